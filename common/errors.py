@@ -1,0 +1,37 @@
+"""The one base class for bad input, shared by every package.
+
+The CLI turns an `InputError` into one plain line on stderr and exit code 2; anything
+else is a bug and is re-raised. Each package subclasses it for its own domain.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class InputError(Exception):
+    """Bad input from the user: names the file, row or option and what is wrong."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        row: int | None = None,
+        option: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.row = row
+        self.option = option
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = []
+        if self.option:
+            where.append(self.option)
+        if self.file:
+            where.append(self.file if self.row is None else f"{self.file}, row {self.row}")
+        elif self.row is not None:
+            where.append(f"row {self.row}")
+        return f"{': '.join(where)}: {self.message}" if where else self.message
