@@ -86,6 +86,15 @@ def root(
 
 
 # --- command registration (one line per command module) ---
+from themis.cli import models as _models  # noqa: E402
+from themis.cli import profile as _profile  # noqa: E402
+from themis.cli import simulate as _simulate  # noqa: E402
+from themis.cli import compare as _compare  # noqa: E402
+
+app.command("models")(_models.models)
+app.add_typer(_profile.profile_app, name="profile")
+app.command("simulate")(_simulate.simulate)
+app.command("compare")(_compare.compare)
 
 
 def main() -> None:

@@ -13,3 +13,7 @@ class ProfileDataError(InputError):
 
 class PlanInputError(InputError):
     """A planning option or pipeline description that is out of range or inconsistent."""
+
+
+class ForecastError(InputError):
+    """A forecast request that cannot be met: unknown method, bad series, torch missing for lstm."""

@@ -1,0 +1,92 @@
+"""`themis compare`: every policy through the simulator on one trace, in one table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import typer
+
+from themis.cli import output
+from themis.planner.compare import POLICIES, compare as run_compare
+from themis.planner.errors import PlanInputError
+from themis.planner.latency import load_latency_models
+from themis.planner.plan import PlanConfig
+from themis.planner.policies.hpa import HpaConfig
+from themis.planner.serving import Stage
+from themis.planner.traces import Trace, load_trace
+from themis.reports.compare_tables import show_comparison
+
+_UNITS_S = {"ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration_s(text: str, option: str, default_unit: str = "s") -> float:
+    """'200ms', '30s', '1.5m' or a bare number (in `default_unit`) -> seconds."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*([a-z]*)\s*", text)
+    unit = match.group(2) or default_unit if match else ""
+    if not match or unit not in _UNITS_S:
+        raise PlanInputError(f"cannot read {text!r} as a duration (e.g. 200ms, 30s, 2m)", option=option)
+    return float(match.group(1)) * _UNITS_S[unit]
+
+
+def load_inputs(trace_path: Path, profiles: list[Path], stages: str | None, scale: float, seed: int,
+                function: str | None, top: int | None) -> tuple[Trace, list[tuple[Stage, object]]]:
+    """The (scaled) trace and one (Stage, LatencyModel) per pipeline stage."""
+    trace = load_trace(trace_path, function=function, top=top)
+    if scale <= 0:
+        raise PlanInputError("must be positive", option="--scale")
+    if scale != 1.0:
+        trace = trace.scaled(scale, seed=seed)
+    models = load_latency_models(profiles)
+    names = [s.strip() for s in stages.split(",")] if stages else list(models)
+    if len(names) > 1 and not stages:
+        raise PlanInputError(f"the profiles hold several models ({', '.join(names)}); name the pipeline with --stages", option="--stages")
+    missing = [n for n in names if n not in models]
+    if missing:
+        raise PlanInputError(f"no profile for model {missing[0]!r} (have: {', '.join(models)})", option="--stages")
+    return trace, [(Stage(n, n), models[n]) for n in names]
+
+
+def compare(
+    trace: Path = typer.Option(..., "--trace", help="Trace file (Azure LLM / Functions, request log, rate series)."),
+    profile: list[Path] = typer.Option(..., "--profile", help="Profile Parquet file(s) of the models."),
+    slo: str = typer.Option(..., "--slo", help="Latency SLO, e.g. 200ms."),
+    stages: str = typer.Option(None, "--stages", help="Pipeline models in order, comma-separated (default: the one model profiled)."),
+    cold_start: str = typer.Option("30s", "--cold-start", help="Time for a new replica to become ready."),
+    resize_delay: str = typer.Option("1s", "--resize-delay", help="Time for an in-place resize to take effect."),
+    interval: str = typer.Option("60s", "--interval", help="Planning interval."),
+    scale: float = typer.Option(1.0, "--scale", help="Multiply the trace's load by this factor."),
+    policies: str = typer.Option(",".join(POLICIES), "--policies", help="Policies to run, comma-separated."),
+    max_replicas: int = typer.Option(64, "--max-replicas", help="Most replicas per stage."),
+    max_cores: int = typer.Option(None, "--max-cores-per-replica", help="Node size (default: this machine's cores)."),
+    price: float = typer.Option(0.0, "--price-per-core-hour", help="Money per core-hour, for the cost column."),
+    hpa_target: float = typer.Option(0.6, "--hpa-target", help="hpa: target CPU utilisation (0-1)."),
+    service: str = typer.Option("median", "--service", help="Service times: median, or sampled from measured percentiles."),
+    seed: int = typer.Option(0, "--seed", help="Seed for synthesised arrivals and sampled service times."),
+    function: str = typer.Option(None, "--function", help="Azure Functions: one function's traffic."),
+    top: int = typer.Option(None, "--top", help="Azure Functions: the N busiest functions (default: the sum of all)."),
+    as_json: bool = output.JSON_OPTION,
+    out: Path = output.OUT_OPTION,
+) -> None:
+    """Simulate themis, horizontal, vertical, hpa, static and oracle on the same requests.
+
+    [b]Example[/b]
+
+      themis compare --trace azure_llm.csv --profile resnet18.parquet --slo 200ms --cold-start 30s --scale 4
+    """
+    names = tuple(p.strip() for p in policies.split(",") if p.strip())
+    the_trace, the_stages = load_inputs(trace, profile, stages, scale, seed, function, top)
+    config = PlanConfig(
+        slo_ms=parse_duration_s(slo, "--slo", "ms") * 1000.0,
+        cold_start_s=parse_duration_s(cold_start, "--cold-start"),
+        resize_s=parse_duration_s(resize_delay, "--resize-delay"),
+        interval_s=parse_duration_s(interval, "--interval"),
+        max_replicas=max_replicas,
+        price_per_core_hour=price,
+        **({"max_cores_per_replica": max_cores} if max_cores else {}),
+    )
+    if not 0 < hpa_target <= 1:
+        raise PlanInputError("must be in (0, 1]", option="--hpa-target")
+    hpa = HpaConfig(target_utilisation=hpa_target, max_replicas=max_replicas)
+    result = run_compare(the_trace, the_stages, config, names, seed=seed, service=service, hpa=hpa)
+    output.render(result, as_json=as_json, out=out, show=lambda console: show_comparison(result, console))

@@ -1,0 +1,128 @@
+"""`themis profile MODEL` (measure into Parquet) and `themis profile show FILE`.
+
+`profile` is a group: a first word that is not a subcommand is the MODEL of the hidden
+`run` command, so `themis profile resnet18` and `themis profile show x.parquet` both work
+and another subcommand is one line: `profile_app.command("fit")(fit)`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+from rich.progress import Progress as RichBar
+from typer.core import TyperGroup
+
+from themis.cli import output
+from themis.profiler import devices, grid, measure, models, run
+from themis.profiler.errors import BadOptionError
+from themis.profiler.table import read_profile
+from themis.reports.profile_tables import show_profile
+
+EXIT_INTERRUPTED = 130
+
+
+class ProfileGroup(TyperGroup):
+    """Routes `themis profile MODEL ...` to the hidden `run` command."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+profile_app = typer.Typer(
+    cls=ProfileGroup, no_args_is_help=True, rich_markup_mode="rich",
+    help="Measure a model's latency per core count and batch size into a Parquet profile.\n\n"
+    "[b]Examples[/b]\n\n  themis profile resnet18 --cores 1,2 --out resnet18.parquet\n\n"
+    "  themis profile small_cnn --batch-sizes 1,8,32 --budget-s 0.5 --resume --out cnn.parquet\n\n"
+    "  themis profile show resnet18.parquet --json\n\n"
+    "Run [b]themis profile MODEL --help[/b] for every option of a measurement.",
+)
+
+
+class BarProgress(run.Progress):
+    """A rich progress bar on stderr: cells done, current cell, ETA."""
+
+    def __init__(self, bar: RichBar) -> None:
+        self.bar, self.task = bar, None
+
+    def begin(self, total_cells: int) -> None:
+        self.task = self.bar.add_task("starting", total=total_cells)
+
+    def cell_started(self, cell: grid.Cell) -> None:
+        self.bar.update(self.task, description=cell.label)
+
+    def cell_finished(self, row: dict[str, Any]) -> None:
+        self.bar.advance(self.task)
+
+
+@profile_app.command("run", hidden=True)
+def profile(
+    model: str = typer.Argument(..., help="A sample model (see `themis models`), a TorchScript/.pt2 file, or package.module:factory."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda (every GPU), cuda:N, or all (CPU plus every GPU)."),
+    batch_sizes: str = typer.Option("1,2,4,8,16,32", "--batch-sizes", help="Comma-separated batch sizes."),
+    cores: str = typer.Option(None, "--cores", help="Comma-separated CPU core counts [default: 1,2,4,... up to the CPUs available]."),
+    dtype: str = typer.Option("float32", "--dtype", help=f"One of {', '.join(models.DTYPES)}."),
+    input_shape: str = typer.Option(None, "--input-shape", help="Shape of one input item, e.g. 3x224x224 (for bert_base: the sequence length, e.g. 384)."),
+    budget_s: float = typer.Option(1.0, "--budget-s", help="Seconds of timed calls per cell (after --min-samples)."),
+    min_samples: int = typer.Option(10, "--min-samples", help="Timed calls per cell at least."),
+    warmup: int = typer.Option(3, "--warmup", help="Untimed warm-up calls per cell."),
+    out: Path = typer.Option(None, "--out", help="Profile file (.parquet) [default: MODEL-profile.parquet]."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the cells already in --out and measure only the missing ones."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out instead of refusing."),
+    as_json: bool = output.JSON_OPTION,
+) -> None:
+    """Measure MODEL on each device, core count and batch size; write a Parquet profile.
+
+    [b]Example[/b]: themis profile resnet18 --cores 1,2 --batch-sizes 1,8,32 --out resnet18.parquet
+    """
+    if dtype not in models.DTYPES:
+        raise BadOptionError(f"unknown dtype {dtype!r}; use one of {', '.join(models.DTYPES)}", option="--dtype")
+    if budget_s <= 0 or min_samples < 1 or warmup < 0:
+        raise BadOptionError("--budget-s must be > 0, --min-samples >= 1, --warmup >= 0", option="--budget-s")
+    spec = models.resolve_model(model, models.parse_input_shape(input_shape) if input_shape else None)
+    available = len(devices.available_cpus())
+    core_counts = grid.parse_int_list(cores, "--cores") if cores else devices.default_core_counts(available)
+    if max(core_counts) > available:
+        raise BadOptionError(f"{max(core_counts)} cores asked for, only {available} CPUs available", option="--cores")
+    request = run.ProfileRequest(
+        model=spec, devices=devices.resolve_devices(device), core_counts=core_counts,
+        batch_sizes=grid.parse_int_list(batch_sizes, "--batch-sizes"), dtype=dtype,
+        budget=measure.Budget(budget_s=budget_s, min_samples=min_samples, warmup=warmup),
+        out=out or Path(f"{spec.name}-profile.parquet"), resume=resume, overwrite=overwrite,
+    )
+    try:
+        if sys.stderr.isatty() and not as_json:
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+            with RichBar(*columns, console=output.err_console, transient=True) as bar:
+                result = run.run_profile(request, BarProgress(bar))
+        else:
+            result = run.run_profile(request)
+    except KeyboardInterrupt:
+        output.err_console.print(f"interrupted: finished cells are kept in {request.out}; add --resume to carry on")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    output.render(result, as_json=as_json, out=None, show=lambda console: _show(console, result))
+
+
+@profile_app.command("show")
+def show(
+    file: Path = typer.Argument(..., help="A profile written by `themis profile`."),
+    as_json: bool = output.JSON_OPTION,
+    out: Path = output.OUT_OPTION,
+) -> None:
+    """Print a stored profile as tables (or JSON).
+
+    [b]Example[/b]: themis profile show resnet18.parquet --json
+    """
+    frame = read_profile(file)
+    result = run.ProfileResult(frame, frame.attrs["environment"], file)
+    output.render(result, as_json=as_json, out=out, show=lambda console: show_profile(console, frame, result.environment, file))
+
+
+def _show(console: Any, result: run.ProfileResult) -> None:
+    show_profile(console, result.frame, result.environment, result.path)
+    console.print(f"measured {result.measured_cells} cell(s), kept {result.kept_cells} from the existing file")

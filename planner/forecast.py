@@ -1,0 +1,398 @@
+"""Rolling peak-rate forecasts without look-ahead, and their backtest (SPEC, "Data flow").
+
+Capacity must carry the *peak* rate inside an interval, so every forecaster here predicts
+the series of per-interval peaks (`Trace.peak_rates`). `forecast_peaks(y, method)[t]` is the
+forecast of `y[t]` made from `y[:t]` only; element 0 has no history and is NaN.
+
+Methods (`METHODS`):
+
+- `last`: the previous interval's peak.
+- `moving_max`: the largest peak of the last `MOVING_MAX_WINDOW_S` seconds, times
+  `MOVING_MAX_HEADROOM`.
+- `ewma`: exponentially weighted mean plus `EWMA_Z` exponentially weighted standard
+  deviations (the headroom grows with the recent variability).
+- `seasonal_naive`: the peak one season ago (`season_s`, default a day; a week with
+  `season_s=WEEK_S`); the previous peak until one season of history exists.
+- `holt_winters`: statsmodels' additive damped-trend exponential smoothing, with additive
+  seasonality once two seasons of history exist; parameters are re-fitted on the history
+  at `refit_points` and run forward with fixed parameters in between.
+- `lstm`: a one-layer LSTM over the last `LSTM_LOOKBACK` peaks (torch, optional), re-fitted
+  at the same points.
+- `auto`: at each t, the forecast of whichever candidate (`AUTO_CANDIDATES`) had the lowest
+  asymmetric loss (under-prediction weighted `UNDER_WEIGHT` times over-prediction) over the
+  last `AUTO_WINDOW_S` seconds of intervals already seen.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from themis.common import SCHEMA_VERSION
+from themis.planner.errors import ForecastError
+
+METHODS = ("last", "moving_max", "ewma", "seasonal_naive", "holt_winters", "lstm", "auto")
+AUTO_CANDIDATES = ("moving_max", "ewma", "last", "seasonal_naive", "holt_winters")
+"""`auto` chooses among these (not `lstm`: optional and slow); the first is used before any
+forecast has been scored."""
+
+DAY_S = 86_400.0
+WEEK_S = 7 * DAY_S
+MOVING_MAX_WINDOW_S = 600.0
+MOVING_MAX_HEADROOM = 1.1
+EWMA_ALPHA = 0.3
+EWMA_Z = 2.0
+UNDER_WEIGHT = 4.0
+AUTO_WINDOW_S = 3600.0
+MIN_FIT_HISTORY = 10
+"""Intervals of history before `holt_winters`/`lstm` fit a model (the previous peak until then)."""
+REFIT_MIN_STEP = 24
+LSTM_LOOKBACK = 12
+LSTM_HIDDEN = 16
+LSTM_EPOCHS = 60
+LSTM_MAX_WINDOWS = 512
+LSTM_REFIT_MIN_STEP = 120
+
+
+def forecast_peaks(
+    peaks_rps: np.ndarray, method: str = "auto", *, interval_s: float, season_s: float | None = None
+) -> np.ndarray:
+    """Rolling one-interval-ahead forecasts of `peaks_rps`: element t uses `peaks_rps[:t]` only."""
+    y = _validated(peaks_rps, interval_s)
+    if method not in METHODS:
+        raise ForecastError(f"unknown method {method!r}; use one of {', '.join(METHODS)}", option="--method")
+    season = season_s if season_s is not None else DAY_S
+    if season <= 0:
+        raise ForecastError(f"season must be positive, got {season:g} s", option="--season")
+    if method == "auto":
+        return _auto(y, interval_s, season)
+    return _FORECASTERS[method](y, interval_s, season)
+
+
+def lstm_available() -> bool:
+    """Whether torch can be imported (the `lstm` method needs it)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def refit_points(n: int, *, first: int = MIN_FIT_HISTORY, min_step: int = REFIT_MIN_STEP, growth: float = 0.1) -> Iterator[int]:
+    """History lengths (< n) at which a model-based forecaster re-fits: every `min_step`
+    intervals, or every `growth` x the history once that is longer. Depends on t alone."""
+    t = first
+    while t < n:
+        yield t
+        t += max(min_step, int(t * growth))
+
+
+# --------------------------------------------------------------------------- methods
+
+
+def _last(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:
+    return np.concatenate([[np.nan], y[:-1]])
+
+
+def _moving_max(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:
+    window = max(1, round(MOVING_MAX_WINDOW_S / interval_s))
+    peaks = pd.Series(y).rolling(window, min_periods=1).max().shift(1).to_numpy()
+    return peaks * MOVING_MAX_HEADROOM
+
+
+def _ewma(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:
+    series = pd.Series(y)
+    mean = series.ewm(alpha=EWMA_ALPHA, adjust=False).mean()
+    std = series.ewm(alpha=EWMA_ALPHA, adjust=False).std(bias=True).fillna(0.0)
+    return (mean + EWMA_Z * std).shift(1).to_numpy()
+
+
+def _seasonal_naive(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:
+    lag = max(1, round(season_s / interval_s))
+    out = _last(y, interval_s, season_s)
+    out[lag:] = y[:-lag] if lag < len(y) else out[lag:]
+    return out
+
+
+def _holt_winters(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    period = round(season_s / interval_s)
+    out = _last(y, interval_s, season_s)
+    points = list(refit_points(len(y))) + [len(y)]
+    for fit_at, until in zip(points, points[1:]):
+        seasonal = "add" if period >= 2 and fit_at >= 2 * period + 10 else None
+        shape: dict[str, Any] = {"trend": "add", "damped_trend": True, "seasonal": seasonal}
+        if seasonal:
+            shape["seasonal_periods"] = period
+        history = y[:fit_at]
+        if np.ptp(history) == 0:  # a flat history has nothing to fit: keep the previous peak
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            init = "heuristic" if seasonal else "estimated"
+            p = ExponentialSmoothing(history, initialization_method=init, **shape).fit().params
+            known = {"initial_level": p["initial_level"], "initial_trend": p["initial_trend"]}
+            if seasonal:
+                known["initial_seasonal"] = p["initial_seasons"]
+            fixed = ExponentialSmoothing(y[:until], initialization_method="known", **known, **shape).fit(
+                smoothing_level=p["smoothing_level"],
+                smoothing_trend=p["smoothing_trend"],
+                smoothing_seasonal=p["smoothing_seasonal"] if seasonal else None,
+                damping_trend=p["damping_trend"],
+                optimized=False,
+            )
+        out[fit_at:until] = np.asarray(fixed.fittedvalues)[fit_at:until]
+    return _clean(out, y)
+
+
+def _lstm(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:
+    torch = _import_torch()
+    out = _last(y, interval_s, season_s)
+    points = list(refit_points(len(y), first=3 * LSTM_LOOKBACK, min_step=LSTM_REFIT_MIN_STEP, growth=0.25)) + [len(y)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small trains several times faster on one thread
+    try:
+        for fit_at, until in zip(points, points[1:]):
+            scale = float(y[:fit_at].max()) or 1.0
+            net = _fit_lstm(torch, y[:fit_at] / scale)
+            windows = np.stack([y[t - LSTM_LOOKBACK : t] / scale for t in range(fit_at, until)])
+            with torch.no_grad():
+                predicted = net(torch.as_tensor(windows, dtype=torch.float32)).numpy()
+            out[fit_at:until] = predicted * scale
+    finally:
+        torch.set_num_threads(threads)
+    return _clean(out, y)
+
+
+def _fit_lstm(torch: Any, history: np.ndarray) -> Any:
+    """Train a tiny LSTM on (last LSTM_LOOKBACK peaks -> next peak) windows of the history."""
+    starts = np.arange(max(0, len(history) - LSTM_LOOKBACK - LSTM_MAX_WINDOWS), len(history) - LSTM_LOOKBACK)
+    inputs = torch.as_tensor(np.stack([history[s : s + LSTM_LOOKBACK] for s in starts]), dtype=torch.float32)
+    targets = torch.as_tensor(history[starts + LSTM_LOOKBACK], dtype=torch.float32)
+
+    class PeakLSTM(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = torch.nn.LSTM(1, LSTM_HIDDEN, batch_first=True)
+            self.head = torch.nn.Linear(LSTM_HIDDEN, 1)
+
+        def forward(self, window: Any) -> Any:
+            hidden, _ = self.lstm(window.unsqueeze(-1))
+            return self.head(hidden[:, -1]).squeeze(-1)
+
+    with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's RNG
+        torch.manual_seed(0)
+        net = PeakLSTM()
+        optimiser = torch.optim.Adam(net.parameters(), lr=0.02)
+        for _ in range(LSTM_EPOCHS):
+            optimiser.zero_grad()
+            loss = torch.nn.functional.mse_loss(net(inputs), targets)
+            loss.backward()
+            optimiser.step()
+    return net.eval()
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise ForecastError(
+            "the lstm forecaster needs torch; install it with: pip install 'themis-capacity[profile]'", option="--method"
+        ) from None
+    return torch
+
+
+def _auto(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:
+    """Per t, the candidate with the lowest asymmetric loss over recent, already-scored intervals."""
+    candidates = np.stack([_FORECASTERS[m](y, interval_s, season_s) for m in AUTO_CANDIDATES])
+    error = np.nan_to_num(y - candidates)
+    loss = UNDER_WEIGHT * np.maximum(error, 0.0) + np.maximum(-error, 0.0)
+    window = max(1, round(AUTO_WINDOW_S / interval_s))
+    cumulative = np.concatenate([np.zeros((len(candidates), 1)), np.cumsum(loss, axis=1)], axis=1)
+    t = np.arange(len(y))
+    recent = cumulative[:, t] - cumulative[:, np.maximum(t - window, 0)]  # loss on [t - window, t)
+    best = np.argmin(recent, axis=0)  # all zero (nothing scored yet) -> the first candidate
+    return candidates[best, t]
+
+
+_FORECASTERS = {
+    "last": _last,
+    "moving_max": _moving_max,
+    "ewma": _ewma,
+    "seasonal_naive": _seasonal_naive,
+    "holt_winters": _holt_winters,
+    "lstm": _lstm,
+}
+
+
+def _validated(peaks_rps: np.ndarray, interval_s: float) -> np.ndarray:
+    y = np.asarray(peaks_rps, dtype=np.float64)
+    if y.ndim != 1:
+        raise ForecastError(f"the peak series must be one-dimensional, got shape {y.shape}")
+    if not np.isfinite(y).all() or (y < 0).any():
+        raise ForecastError("the peak series must be finite rates >= 0")
+    if not interval_s > 0:
+        raise ForecastError(f"interval must be positive, got {interval_s:g} s", option="--interval")
+    return y
+
+
+def _clean(forecast: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Model forecasts are rates: clip below at 0; a non-finite one falls back to the last peak."""
+    bad = ~np.isfinite(forecast[1:])
+    forecast[1:][bad] = y[:-1][bad]
+    return np.maximum(forecast, 0.0, where=np.isfinite(forecast), out=forecast)
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+@dataclass(frozen=True)
+class MethodScore:
+    """How one method's rolling forecasts did against the actual peaks.
+
+    `mape_pct`: mean |forecast - actual| / actual over intervals with actual > 0, in %.
+    `under_rate`: share of intervals whose actual peak exceeded the forecast.
+    `over_provisioning_ratio`: sum of forecasts / sum of actual peaks (1 = exact on average,
+    above 1 = capacity paid for beyond the peaks). Intervals scored: 1..n-1 (0 has no history).
+    """
+
+    method: str
+    mape_pct: float
+    under_rate: float
+    over_provisioning_ratio: float
+    intervals: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: _finite_or_none(v) for k, v in self.__dict__.items()}
+
+
+def score_forecast(method: str, actual_rps: np.ndarray, forecast_rps: np.ndarray) -> MethodScore:
+    """Score rolling forecasts against the actual peaks (see `MethodScore`)."""
+    actual, forecast = np.asarray(actual_rps, float)[1:], np.asarray(forecast_rps, float)[1:]
+    positive = actual > 0
+    mape = float(np.mean(np.abs(forecast[positive] - actual[positive]) / actual[positive]) * 100) if positive.any() else float("nan")
+    under = float(np.mean(actual > forecast + 1e-9 * np.maximum(actual, 1.0))) if actual.size else float("nan")
+    over = float(forecast.sum() / actual.sum()) if actual.sum() > 0 else float("nan")
+    return MethodScore(method, mape, under, over, int(actual.size))
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Per-method backtest of rolling peak forecasts on one trace (`themis forecast --backtest`)."""
+
+    trace: str
+    interval_s: float
+    window_s: float
+    season_s: float
+    actual_rps: np.ndarray
+    forecasts_rps: dict[str, np.ndarray]
+    scores: list[MethodScore]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "forecast_backtest",
+            "trace": self.trace,
+            "interval_s": self.interval_s,
+            "window_s": self.window_s,
+            "season_s": self.season_s,
+            "intervals": int(len(self.actual_rps)),
+            "methods": [s.to_dict() for s in self.scores],
+            "skipped": self.skipped,
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([s.to_dict() for s in self.scores])
+
+
+def backtest(
+    peaks_rps: np.ndarray,
+    methods: Sequence[str] = METHODS,
+    *,
+    interval_s: float,
+    season_s: float | None = None,
+    trace: str = "",
+    window_s: float = 1.0,
+) -> BacktestResult:
+    """Rolling forecasts of every method in `methods`, scored on the same intervals.
+
+    `lstm` is skipped (and listed in `skipped`) when torch is missing and it was not the only
+    method asked for.
+    """
+    y = _validated(peaks_rps, interval_s)
+    forecasts, scores, skipped = {}, [], {}
+    for method in methods:
+        if method == "lstm" and not lstm_available() and len(methods) > 1:
+            skipped[method] = "torch is not installed"
+            continue
+        forecasts[method] = forecast_peaks(y, method, interval_s=interval_s, season_s=season_s)
+        scores.append(score_forecast(method, y, forecasts[method]))
+    season = season_s if season_s is not None else DAY_S
+    return BacktestResult(trace, interval_s, window_s, season, y, forecasts, scores, skipped)
+
+
+def _finite_or_none(value: Any) -> Any:
+    return None if isinstance(value, float) and not np.isfinite(value) else value
+
+
+@dataclass(frozen=True)
+class ForecastResult:
+    """Rolling forecasts of one method next to the actual peaks (`themis forecast` without --backtest)."""
+
+    trace: str
+    method: str
+    interval_s: float
+    window_s: float
+    actual_rps: np.ndarray
+    forecast_rps: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "forecast",
+            "trace": self.trace,
+            "method": self.method,
+            "interval_s": self.interval_s,
+            "window_s": self.window_s,
+            "intervals": [
+                {"t_start_s": row.t_start_s, "peak_rps": row.peak_rps, "forecast_rps": _finite_or_none(row.forecast_rps)}
+                for row in self.to_frame().itertuples()
+            ],
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        t_start = np.arange(len(self.actual_rps)) * self.interval_s
+        return pd.DataFrame({"t_start_s": t_start, "peak_rps": self.actual_rps, "forecast_rps": self.forecast_rps})
+
+
+def forecast_trace(
+    trace: Any, method: str = "auto", *, interval_s: float, window_s: float = 1.0, season_s: float | None = None
+) -> ForecastResult:
+    """Rolling forecasts of `trace`'s per-interval peak rate (busiest `window_s` inside each interval)."""
+    peaks = _trace_peaks(trace, interval_s, window_s)
+    forecast = forecast_peaks(peaks, method, interval_s=interval_s, season_s=season_s)
+    return ForecastResult(trace.name, method, interval_s, window_s, peaks, forecast)
+
+
+def backtest_trace(
+    trace: Any,
+    methods: Sequence[str] = METHODS,
+    *,
+    interval_s: float,
+    window_s: float = 1.0,
+    season_s: float | None = None,
+) -> BacktestResult:
+    """`backtest` on `trace`'s per-interval peak rates."""
+    peaks = _trace_peaks(trace, interval_s, window_s)
+    return backtest(peaks, methods, interval_s=interval_s, season_s=season_s, trace=trace.name, window_s=window_s)
+
+
+def _trace_peaks(trace: Any, interval_s: float, window_s: float) -> np.ndarray:
+    try:
+        return trace.peak_rates(interval_s, window_s)
+    except ValueError as exc:
+        raise ForecastError(str(exc), option="--interval") from None

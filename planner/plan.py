@@ -1,0 +1,297 @@
+"""`plan()`: trace + latency models + SLO + prices -> a schedule, by one policy.
+
+Steps: peak rate per interval (what capacity must carry) -> rolling forecast (online
+policies) -> per-interval DP over stages (`dp`, cached per load level) -> the policy's
+moves over time (`policies/`) -> the `Schedule`, with an estimate of its violations
+against the real peaks once delays are applied.
+
+"SLO out of reach" is a result (exit code 1) naming the best reachable latency and the
+configuration that reaches it, not an exception.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from themis.common import SCHEMA_VERSION
+from themis.planner.errors import PlanInputError
+from themis.planner.latency import LatencyModel
+from themis.planner.policies.base import IntervalSolver, PolicySetup, StageSpace, effective_allocations, run_policy
+from themis.planner.serving import Schedule, Stage, StageAllocation, Step
+from themis.planner.traces import Trace
+
+POLICIES = ("themis", "horizontal", "vertical", "static", "oracle")
+
+
+@dataclass
+class PlanConfig:
+    """Everything a plan depends on besides the trace and the latency models."""
+
+    slo_ms: float
+    percentile: float = 99.0
+    interval_s: float = 60.0
+    cold_start_s: float = 30.0
+    resize_s: float = 1.0
+    max_replicas: int = 64
+    max_cores_per_replica: int = field(default_factory=lambda: os.cpu_count() or 1)
+    """The node size: the most cores one replica can be resized to."""
+    cores: tuple[int, ...] = (1, 2, 4, 8, 16)
+    batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    headroom: float = 1.0
+    forecast: str = "auto"
+    price_per_core_hour: float = 0.0
+    price_per_gpu_hour: dict[str, float] = field(default_factory=dict)
+    scale_down_delay_s: float = 300.0
+    """Hysteresis: capacity is released only after the load has been lower this long."""
+    peak_window_s: float = 1.0
+    """Capacity must carry the busiest window of this length inside each interval."""
+    load_step: float = 0.01
+    """Loads are rounded up to a geometric grid of this relative step (solve cache)."""
+    latency_units: int = 200
+    """Pipelines: the latency budget is discretised into SLO / latency_units steps."""
+    horizontal_cores: int | None = None
+    """`horizontal`: cores per replica (default: the cheapest over the trace)."""
+    vertical_replicas: int | None = None
+    """`vertical`: replicas (default: the fewest that carry the peak at the node's cores)."""
+
+    def node_cores(self) -> tuple[int, ...]:
+        return tuple(sorted(c for c in set(self.cores) if c <= self.max_cores_per_replica))
+
+    def validate(self) -> None:
+        checks = [
+            (self.slo_ms > 0, "--slo", "must be positive"),
+            (0 < self.percentile < 100, "--percentile", "must be between 0 and 100 (exclusive)"),
+            (self.interval_s > 0, "--interval", "must be positive"),
+            (self.cold_start_s >= 0, "--cold-start", "must not be negative"),
+            (self.resize_s >= 0, "--resize-delay", "must not be negative"),
+            (self.max_replicas >= 1, "--max-replicas", "must be at least 1"),
+            (self.max_cores_per_replica >= 1, "--max-cores-per-replica", "must be at least 1"),
+            (bool(self.cores) and min(self.cores) >= 1, "--cores", "must list positive core counts"),
+            (bool(self.node_cores()), "--cores", f"no core count fits the node ({self.max_cores_per_replica} cores)"),
+            (bool(self.batch_sizes) and min(self.batch_sizes) >= 1, "--batch-sizes", "must list positive batch sizes"),
+            (self.headroom >= 1.0, "--headroom", "must be at least 1.0"),
+            (self.price_per_core_hour >= 0, "--price", "prices must not be negative"),
+            (all(v >= 0 for v in self.price_per_gpu_hour.values()), "--price", "prices must not be negative"),
+        ]
+        for ok, option, message in checks:
+            if not ok:
+                raise PlanInputError(message, option=option)
+
+
+@dataclass
+class PlanResult:
+    """A schedule and its verdict: feasible, or why not and the best that is reachable."""
+
+    schedule: Schedule
+    feasible: bool
+    reason: str
+    best_latency_ms: float | None = None
+    best_config: str | None = None
+    explain: dict[str, Any] | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.feasible else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.schedule.to_dict()
+        data.update(
+            {
+                "feasible": self.feasible,
+                "reason": self.reason,
+                "best_latency_ms": _finite_or_none(self.best_latency_ms),
+                "best_config": self.best_config,
+            }
+        )
+        if self.explain is not None:
+            data["explain"] = self.explain
+        return data
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.schedule.to_frame()
+
+
+StageInput = tuple[Stage, LatencyModel | Sequence[LatencyModel]]
+
+
+def plan(
+    trace: Trace,
+    stages: Sequence[StageInput],
+    config: PlanConfig,
+    policy: str = "themis",
+    *,
+    forecast_rps: np.ndarray | None = None,
+    explain: bool = False,
+) -> PlanResult:
+    """Plan `trace` with `policy`. `forecast_rps` overrides the rolling forecast (its
+    element t must be made from data before t; element 0 may be NaN)."""
+    config.validate()
+    if policy not in POLICIES:
+        raise PlanInputError(f"unknown policy {policy!r}; use one of {', '.join(POLICIES)}", option="--policy")
+    if not stages:
+        raise PlanInputError("no stage to plan", option="--profile")
+    peaks = _peaks(trace, config)
+    forecast = _forecast(peaks, config) if forecast_rps is None else np.asarray(forecast_rps, dtype=float)
+    if forecast.shape != peaks.shape:
+        raise PlanInputError(f"forecast has {forecast.size} intervals, the trace {peaks.size}", option="--forecast")
+    forecast = _opening(forecast, peaks)
+    spaces = [StageSpace(stage, [models] if isinstance(models, LatencyModel) else list(models), config) for stage, models in stages]
+    for space in spaces:
+        if not space.options:
+            raise PlanInputError(f"stage {space.stage.name!r} has no priced device", option="--price")
+    solver = IntervalSolver(spaces, config)
+    module = importlib.import_module(f"themis.planner.policies.{policy}")
+    offline = bool(module.OFFLINE)
+    planning = peaks if policy == "oracle" else forecast * config.headroom
+    solver.prepare(np.r_[planning, peaks * config.headroom])
+    setup = PolicySetup(solver, config, planning, peaks if offline else None)
+    run = run_policy(module.decide, module.initial_state(setup), setup, offline=offline)
+    steps = [
+        Step(i * config.interval_s, (i + 1) * config.interval_s, float(peaks[i] if offline else forecast[i]), allocs)
+        for i, allocs in enumerate(run.allocations)
+    ]
+    cold_steps = int(math.ceil(config.cold_start_s / config.interval_s - 1e-9))
+    violations = estimated_violations(run.allocations, solver, peaks, cold_steps)
+    extra: dict[str, Any] = {
+        "estimated_violation_intervals": int(violations.sum()),
+        "infeasible_steps": run.infeasible_steps,
+        "forecast": "actual" if offline else config.forecast,
+        "headroom": config.headroom,
+    }
+    if policy == "themis":
+        from themis.planner.policies.themis import surge_rules
+
+        extra["surge_rules"] = surge_rules(run.allocations, spaces, config.slo_ms)
+        extra["surge_steps"] = run.state["surges"]
+    schedule = Schedule(
+        policy=policy,
+        slo_ms=config.slo_ms,
+        percentile=config.percentile,
+        interval_s=config.interval_s,
+        trace_start=trace.trace_start,
+        cold_start_s=config.cold_start_s,
+        resize_s=config.resize_s,
+        stages=tuple(stage for stage, _ in stages),
+        steps=steps,
+        price_per_core_hour=config.price_per_core_hour,
+        extra=extra,
+    )
+    result = _verdict(schedule, solver, peaks, config, run.infeasible_steps)
+    if explain:
+        result.explain = _explain(stages, spaces, config)
+    return result
+
+
+def estimated_violations(
+    allocations: Sequence[tuple[StageAllocation, ...]], solver: IntervalSolver, peaks_rps: np.ndarray, cold_steps: int
+) -> np.ndarray:
+    """Per interval: does the allocation actually serving (delays applied) miss the SLO at
+    the interval's real peak, by the queueing estimate?"""
+    serving = effective_allocations(allocations, cold_steps)
+    out = np.zeros(len(allocations), dtype=bool)
+    for i, (groups_per_stage, allocs) in enumerate(zip(serving, allocations)):
+        total = 0.0
+        for space, groups, alloc in zip(solver.spaces, groups_per_stage, allocs):
+            latency, _ = space.estimate(groups, alloc.batch, alloc.device, float(peaks_rps[i]) * space.stage.visit_ratio)
+            total += latency
+        out[i] = not total <= solver.slo_ms + 1e-9
+    return out
+
+
+def _peaks(trace: Trace, config: PlanConfig) -> np.ndarray:
+    try:
+        peaks = trace.peak_rates(config.interval_s, window_s=min(config.peak_window_s, config.interval_s))
+    except ValueError as exc:
+        raise PlanInputError(str(exc), option="--interval") from None
+    if peaks.size == 0:
+        raise PlanInputError("the trace is empty", option="--trace")
+    return np.asarray(peaks, dtype=float)
+
+
+def _forecast(peaks: np.ndarray, config: PlanConfig) -> np.ndarray:
+    from themis.planner.forecast import forecast_peaks
+
+    return np.asarray(forecast_peaks(peaks, config.forecast, interval_s=config.interval_s), dtype=float)
+
+
+def _opening(forecast: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """Interval 0 is sized from its observed peak (the service is already provisioned);
+    a missing forecast later falls back to the last observed peak."""
+    out = forecast.copy()
+    out[0] = peaks[0]
+    for i in np.flatnonzero(~np.isfinite(out)):
+        out[i] = peaks[i - 1]
+    return np.maximum(out, 0.0)
+
+
+def _verdict(schedule: Schedule, solver: IntervalSolver, peaks: np.ndarray, config: PlanConfig, infeasible: list[int]) -> PlanResult:
+    peak = float(np.max(peaks)) * config.headroom
+    if solver.solve(peak) is None:
+        best = solver.allocations(solver.fastest(peak), peak)
+        latency = sum(a.est_latency_ms for a in best)
+        config_text = "; ".join(f"{s.stage.name}: {a.describe()}" for s, a in zip(solver.spaces, best))
+        if math.isfinite(latency):
+            reason = (
+                f"SLO {config.slo_ms:g} ms at p{config.percentile:g} is out of reach at the peak of {peak:.4g} rps: "
+                f"best reachable {latency:.4g} ms with {config_text}"
+            )
+        else:
+            capacity = min(a.capacity_rps / s.stage.visit_ratio for s, a in zip(solver.spaces, best))
+            reason = (
+                f"the peak of {peak:.4g} rps exceeds the most that {config.max_replicas} replicas carry "
+                f"({capacity:.4g} rps with {config_text})"
+            )
+        return PlanResult(schedule, False, reason, latency, config_text)
+    if infeasible:
+        first = schedule.steps[infeasible[0]]
+        return PlanResult(
+            schedule,
+            True,
+            f"ok; policy {schedule.policy} runs above the SLO estimate in {len(infeasible)} interval(s) while it "
+            f"adapts, first at t={first.t_start_s:g} s (forecast {first.forecast_rps:.4g} rps)",
+        )
+    return PlanResult(schedule, True, "ok")
+
+
+def _explain(stages: Sequence[StageInput], spaces: Sequence[StageSpace], config: PlanConfig) -> dict[str, Any]:
+    """Latency-model fit quality and the candidate space, for `plan --explain`."""
+    from themis.planner.latency import heldout_cores_errors, loo_errors
+
+    models = []
+    for stage, given in stages:
+        for model in [given] if isinstance(given, LatencyModel) else given:
+            errors = loo_errors(model.cells_)
+            heldout, heldout_mape = heldout_cores_errors(model.cells_)
+            measured_cores = sorted({c for _, c in model.cells_})
+            models.append(
+                {
+                    "stage": stage.name,
+                    "model": model.model,
+                    "device": model.device,
+                    "method": model.method_,
+                    "measured_cells": len(model.cells_),
+                    "measured_cores": measured_cores,
+                    "extrapolated_cores": [c for c in config.node_cores() if c not in measured_cores and not model.is_gpu],
+                    "loo_mape": {m: float(np.mean(v)) if v else None for m, v in errors.items()},
+                    "heldout_cores": heldout,
+                    "heldout_cores_mape": heldout_mape,
+                }
+            )
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "latency_models": models,
+        "candidates_per_stage": [s.n_candidates * s.max_replicas for s in spaces],
+        "queueing": "L = S_max if ErlangC(c, lambda*c/mu_low) <= 1-q else 2*S_max + ln(C/(1-q))/theta (see planner/queueing.py)",
+    }
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)

@@ -1,0 +1,73 @@
+"""The root command: version, help for every command, README coverage, no torch at startup."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+from themis.cli.app import app
+from themis.common import __version__
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def _commands(group=None, prefix: str = "") -> list[tuple[str, object]]:
+    """Every leaf command as ("plan", cmd) or ("trace inspect", cmd)."""
+    group = group or typer.main.get_command(app)
+    found = []
+    for name, cmd in group.commands.items():
+        if getattr(cmd, "hidden", False):
+            continue
+        full = f"{prefix}{name}"
+        if hasattr(cmd, "commands"):
+            found.append((full, cmd))
+            found += _commands(cmd, f"{full} ")
+        else:
+            found.append((full, cmd))
+    return found
+
+
+COMMANDS = _commands()
+
+
+def test_version(cli_runner) -> None:
+    result = cli_runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"themis {__version__}"
+
+
+def test_the_product_commands_are_all_there() -> None:
+    names = {name for name, _ in COMMANDS}
+    assert {"profile", "models", "trace", "forecast", "plan", "simulate", "compare", "check", "report", "demo"} <= names
+
+
+@pytest.mark.parametrize("name", [name for name, _ in COMMANDS])
+def test_every_command_has_help_with_an_example(cli_runner, name: str) -> None:
+    result = cli_runner.invoke(app, [*name.split(), "--help"])
+    assert result.exit_code == 0, result.output
+    assert "example" in result.stdout.lower(), f"`themis {name} --help` shows no example"
+
+
+@pytest.mark.parametrize("name", [name for name, _ in COMMANDS])
+def test_every_command_is_documented_in_the_readme(name: str) -> None:
+    assert f"themis {name}" in README.read_text(encoding="utf-8"), f"README does not show `themis {name}`"
+
+
+def test_help_does_not_import_torch() -> None:
+    probe = (
+        "import sys\n"
+        "from themis.cli.app import app\n"
+        "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_an_unknown_option_is_a_usage_error_with_exit_2(cli_runner) -> None:
+    result = cli_runner.invoke(app, ["plan", "--no-such-option"])
+    assert result.exit_code == 2

@@ -1,0 +1,143 @@
+"""`themis profile` end to end: real runs, JSON, resume after a real kill, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from themis.cli.app import app
+from themis.profiler.table import read_environment, read_profile
+
+GOLDEN = Path(__file__).parents[1] / "data" / "profiles"
+THEMIS = [sys.executable, "-c", "from themis.cli.app import main; main()"]
+FAST = ["--budget-s", "0.05", "--min-samples", "5", "--warmup", "1"]
+
+
+def _one_error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("themis: error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_profile_writes_parquet_and_prints_the_summary(cli_runner, tmp_path: Path) -> None:
+    out = tmp_path / "cnn.parquet"
+    result = cli_runner.invoke(app, ["profile", "small_cnn", "--cores", "1", "--batch-sizes", "1,4", *FAST, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "small_cnn on cpu" in result.stdout and "measured 2 cell(s)" in result.stdout
+    assert sorted(read_profile(out).batch_size) == [1, 4]
+
+
+@pytest.mark.slow
+def test_profile_json_is_the_profile_contract(cli_runner, tmp_path: Path) -> None:
+    out = tmp_path / "mlp.parquet"
+    result = cli_runner.invoke(app, ["profile", "mlp", "--cores", "1", "--batch-sizes", "2", *FAST, "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {"schema_version", "kind", "environment", "cells", "measured_cells", "kept_cells"} <= set(data)
+    (cell,) = data["cells"]
+    assert (cell["model"], cell["batch_size"], cell["cores"], cell["status"]) == ("mlp", 2, 1, "ok")
+    assert cell["throughput_ips"] == pytest.approx(2000 / cell["mean_ms"])
+
+
+def test_show_prints_a_stored_profile(cli_runner) -> None:
+    result = cli_runner.invoke(app, ["profile", "show", str(GOLDEN / "small_cnn_cpu.parquet")])
+    assert result.exit_code == 0, result.output
+    assert "small_cnn on cpu" in result.stdout and "12 cells" in result.stdout
+
+
+def test_show_json_and_export(cli_runner, tmp_path: Path) -> None:
+    csv = tmp_path / "p.csv"
+    result = cli_runner.invoke(app, ["profile", "show", str(GOLDEN / "mlp_cpu.parquet"), "--json", "--out", str(csv)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["kind"] == "profile" and len(data["cells"]) == 12
+    assert data["environment"] == read_environment(GOLDEN / "mlp_cpu.parquet")
+    assert csv.read_text().splitlines()[0].startswith("model,device_kind,device_name")
+
+
+def test_profile_group_help_and_routing(cli_runner) -> None:
+    group = cli_runner.invoke(app, ["profile", "--help"])
+    assert group.exit_code == 0 and "show" in group.stdout and "themis profile resnet18" in group.stdout
+    run = cli_runner.invoke(app, ["profile", "resnet18", "--help"])
+    assert run.exit_code == 0 and "--batch-sizes" in run.stdout and "--resume" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["resnet51"], "unknown model 'resnet51'"),
+        (["mlp", "--batch-sizes", "1,two"], "--batch-sizes"),
+        (["mlp", "--cores", "0"], "--cores"),
+        (["mlp", "--cores", "999"], "only"),
+        (["mlp", "--dtype", "float8"], "--dtype"),
+        (["mlp", "--device", "cuda"], "no NVIDIA GPU found"),
+        (["mlp", "--device", "cuda:1"], "no NVIDIA GPU found"),
+        (["mlp", "--device", "tpu"], "unknown device"),
+        (["mlp", "--input-shape", "3xx"], "--input-shape"),
+        (["mlp", "--out", "/no/such/dir/p.parquet"], "directory does not exist"),
+        (["mlp", "--out", "profile.csv"], ".parquet"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(cli_runner, args: list[str], expected: str) -> None:
+    assert expected in _one_error_line(cli_runner.invoke(app, ["profile", *args]))
+
+
+def test_out_inside_a_file_is_unwritable(cli_runner, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert "directory does not exist" in _one_error_line(cli_runner.invoke(app, ["profile", "mlp", "--out", str(blocker / "p.parquet")]))
+
+
+def test_corrupt_parquet_given_to_resume(cli_runner, tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.parquet"
+    corrupt.write_bytes(b"PAR1" + os.urandom(64))
+    line = _one_error_line(cli_runner.invoke(app, ["profile", "mlp", "--resume", "--out", str(corrupt)]))
+    assert str(corrupt) in line and "Parquet" in line
+
+
+def test_show_of_a_foreign_file(cli_runner, tmp_path: Path) -> None:
+    other = tmp_path / "other.parquet"
+    read_profile(GOLDEN / "mlp_cpu.parquet").to_parquet(other)
+    assert "not a themis profile" in _one_error_line(cli_runner.invoke(app, ["profile", "show", str(other)]))
+
+
+def test_json_errors_are_an_envelope(cli_runner) -> None:
+    result = cli_runner.invoke(app, ["profile", "nope", "--json"])
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["error"]["kind"] == "bad_input"
+
+
+@pytest.mark.slow
+def test_resume_after_a_killed_run_measures_only_the_missing_cells(tmp_path: Path) -> None:
+    out = tmp_path / "mlp.parquet"
+    # Many samples per cell (about a second each) so the kill lands mid-grid.
+    args = ["profile", "mlp", "--cores", "1", "--batch-sizes", "1,2,4,8,16,32", "--min-samples", "3000", "--budget-s", "0.01", "--out", str(out)]
+    process = subprocess.Popen([*THEMIS, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    rows = 0
+    while rows < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        rows = pq.read_metadata(out).num_rows if out.exists() else 0
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    before = read_profile(out)
+    assert 2 <= len(before) < 6, "the run finished before it could be killed; raise --min-samples"
+    resumed = subprocess.run([*THEMIS, *args, "--resume", "--json"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    data = json.loads(resumed.stdout)
+    assert data["kept_cells"] == len(before) and data["measured_cells"] == 6 - len(before)
+    after = read_profile(out)
+    assert sorted(after.batch_size) == [1, 2, 4, 8, 16, 32] and (after.status == "ok").all()
+    kept = after[after.batch_size.isin(before.batch_size)].reset_index(drop=True)
+    assert kept.equals(before.reset_index(drop=True))  # finished cells were not measured again

@@ -1,0 +1,39 @@
+"""Fixtures shared by every test package: the bundled real traces, golden profiles, a CLI runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from themis.data import bundled_trace
+
+GOLDEN_PROFILES = Path(__file__).parent / "data" / "profiles"
+
+
+@pytest.fixture
+def cli_runner() -> CliRunner:
+    """In-process CLI runner at a fixed terminal width, stderr kept apart from stdout."""
+    return CliRunner(env={"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"})
+
+
+@pytest.fixture(scope="session")
+def llm_trace_path() -> Path:
+    return bundled_trace("azure_llm_2023_code")
+
+
+@pytest.fixture(scope="session")
+def functions_2019_path() -> Path:
+    return bundled_trace("azure_functions_2019")
+
+
+@pytest.fixture(scope="session")
+def functions_2021_path() -> Path:
+    return bundled_trace("azure_functions_2021")
+
+
+@pytest.fixture(scope="session")
+def golden_profile() -> Path:
+    """A real profile of the small CNN measured on this project's 2-core CPU (see its README)."""
+    return GOLDEN_PROFILES / "small_cnn_cpu.parquet"
