@@ -10,7 +10,7 @@ the first interval's observed peak: the documented initial condition of online p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from themis.planner.errors import PlanInputError
 from themis.planner.plan import POLICIES as PLANNED_POLICIES
 from themis.planner.plan import PlanConfig, PlanResult, plan
 from themis.planner.policies.hpa import HpaConfig
+from themis.planner.serving import Schedule
 from themis.planner.simulate import SimConfig, SimulationResult, simulate
 from themis.planner.traces import Trace
 
@@ -37,6 +38,7 @@ class PolicyOutcome:
     result: SimulationResult
     planned_feasible: bool | None = None
     plan_reason: str = ""
+    schedule: Schedule | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {"policy": self.policy, **self.result.summary()}
@@ -146,7 +148,7 @@ def compare(
         if policy == "themis" and schedule.extra.get("surge_rules"):
             controller = SurgeController(schedule, check_s=surge_check_s)
         result = simulate(arrivals_s, controller, models, sim_config, trace_start=trace.trace_start, cores_options=config.cores)
-        outcomes.append(PolicyOutcome(policy, result, plan_result.feasible, plan_result.reason))
+        outcomes.append(PolicyOutcome(policy, result, plan_result.feasible, plan_result.reason, schedule))
     return Comparison(
         trace_name=trace.name,
         trace_start=trace.trace_start,
@@ -165,8 +167,3 @@ def compare(
             "surge_check_s": surge_check_s,
         },
     )
-
-
-def with_cold_start(config: PlanConfig, cold_start_s: float) -> PlanConfig:
-    """The same planning settings with another cold start (benchmarks sweep it)."""
-    return replace(config, cold_start_s=cold_start_s)

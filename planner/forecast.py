@@ -77,7 +77,10 @@ def forecast_peaks(
 
 def lstm_available() -> bool:
     """Whether torch can be imported (the `lstm` method needs it)."""
-    return importlib.util.find_spec("torch") is not None
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except ValueError:  # a torch module without a spec: treated as absent
+        return False
 
 
 def refit_points(n: int, *, first: int = MIN_FIT_HISTORY, min_step: int = REFIT_MIN_STEP, growth: float = 0.1) -> Iterator[int]:

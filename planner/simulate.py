@@ -241,6 +241,7 @@ class SimulationResult:
                 "arrival_s": self.arrivals_s,
                 "latency_ms": self.latencies_ms,
                 "violated": self.latencies_ms > self.slo_ms,
+                "slo_ms": self.slo_ms,
             }
         )
 

@@ -38,13 +38,16 @@ class GateCheck:
 
     def explain(self) -> str:
         """One line saying what was measured against what, and by how much it failed."""
-        if self.measured is None or self.limit is None:
+        if self.measured is None:
             return self.detail
-        text = f"{_fmt(self.measured)}{self.unit} vs limit {_fmt(self.limit)}{self.unit}"
-        if not self.passed:
-            over = self.measured - self.limit
-            pct = f" ({over / self.limit:+.1%})" if self.limit else ""
-            text += f": over by {_fmt(over)}{self.unit}{pct}"
+        if self.limit is None:
+            text = f"{_fmt(self.measured)}{self.unit} (no limit)"
+        else:
+            text = f"{_fmt(self.measured)}{self.unit} vs limit {_fmt(self.limit)}{self.unit}"
+            if not self.passed:
+                over = self.measured - self.limit
+                relative = f" ({over / self.limit:+.0%})" if self.limit and self.unit != "%" else ""
+                text += f": over by {_fmt(over)}{self.unit}{relative}"
         return f"{text}; {self.detail}" if self.detail else text
 
 

@@ -1,0 +1,100 @@
+"""`themis check`: the CI capacity gate (exit 0 pass, 1 fail, 2 bad input)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from themis.cli import output
+from themis.cli.options import parse_duration_ms, parse_duration_s, parse_fraction, parse_int_list, parse_prices
+from themis.cli.service import load_service, load_trace_or_rate
+from themis.common.errors import InputError
+from themis.planner.check import Budget, run_check
+from themis.planner.plan import PlanConfig
+from themis.reports.check_tables import show_verdict
+from themis.reports.junit import write_junit
+from themis.reports.markdown import write_markdown
+
+
+def check(
+    profile: list[Path] = typer.Option(..., "--profile", "-p", help="Profile table(s) of the model under test (Parquet)."),
+    trace: list[Path] = typer.Option(None, "--trace", "-t", help="Traffic trace(s); or give --peak-rps."),
+    peak_rps: float = typer.Option(None, "--peak-rps", help="Check a constant load of this many requests/s instead of a trace."),
+    slo: str = typer.Option(..., "--slo", help="Latency SLO, e.g. 200ms."),
+    percentile: float = typer.Option(99.0, "--percentile", help="SLO percentile."),
+    model: str = typer.Option(None, "--model", help="Model to check when the profile holds several."),
+    policy: str = typer.Option("themis", "--policy", help="Scaling policy to plan and simulate with."),
+    interval: str = typer.Option("60s", "--interval", help="Planning interval."),
+    cold_start: str = typer.Option("30s", "--cold-start", help="Time for a new replica to start serving."),
+    max_cores_per_replica: int = typer.Option(None, "--max-cores-per-replica", help="Node size (default: this machine's CPUs)."),
+    cores: str = typer.Option("1,2,4,8,16", "--cores", help="Allowed cores per replica."),
+    batch_sizes: str = typer.Option("1,2,4,8,16,32", "--batch-sizes", help="Allowed batch sizes."),
+    scale: float = typer.Option(1.0, "--scale", help="Multiply the trace's volume."),
+    price: str = typer.Option(None, "--price", help="cpu=PRICE per core-hour[,GPU=PRICE per GPU-hour]."),
+    max_replicas: int = typer.Option(None, "--max-replicas", help="Budget: most replicas at once."),
+    max_cores: int = typer.Option(None, "--max-cores", help="Budget: most cores at once."),
+    max_core_hours: float = typer.Option(None, "--max-core-hours", help="Budget: core-hours over the trace."),
+    max_cost: float = typer.Option(None, "--max-cost", help="Budget: cost over the trace (needs --price)."),
+    max_violation_rate: str = typer.Option(None, "--max-violation-rate", help="Budget: share of requests over the SLO (default 1 - percentile)."),
+    baseline: Path = typer.Option(None, "--baseline", help="Regression gate: the previous profile to compare with."),
+    max_regression: str = typer.Option("10%", "--max-regression", help="Regression gate: largest allowed slow-down."),
+    metric: str = typer.Option("p50_ms", "--metric", help="Regression gate: the latency column compared."),
+    capacity_gate: bool = typer.Option(True, "--capacity/--no-capacity", help="Run the capacity gate."),
+    junit: Path = typer.Option(None, "--junit", help="Write the verdict as JUnit XML."),
+    summary: Path = typer.Option(None, "--summary", help="Write the verdict as Markdown (CI job summary)."),
+    as_json: bool = output.JSON_OPTION,
+    out: Path = output.OUT_OPTION,
+) -> None:
+    """Gate CI on capacity: plan + simulate within a budget, and/or compare with a baseline profile.
+
+    [b]Examples[/b]
+
+      themis check -p new.parquet -t azure.csv --slo 200ms --max-replicas 8 --junit junit.xml
+
+      themis check -p new.parquet --baseline main.parquet --max-regression 10% -t azure.csv --slo 200ms --no-capacity
+    """
+    if trace and peak_rps is not None:
+        raise InputError("give --trace or --peak-rps, not both", option="--peak-rps")
+    if not capacity_gate and baseline is None:
+        raise InputError("nothing to check: --no-capacity needs --baseline", option="--no-capacity")
+    cpu_price, gpu_prices = parse_prices(price)
+    config = PlanConfig(
+        slo_ms=parse_duration_ms(slo, "--slo"),
+        percentile=percentile,
+        interval_s=parse_duration_s(interval, "--interval"),
+        cold_start_s=parse_duration_s(cold_start, "--cold-start"),
+        cores=parse_int_list(cores, "--cores"),
+        batch_sizes=parse_int_list(batch_sizes, "--batch-sizes"),
+        price_per_core_hour=cpu_price,
+        price_per_gpu_hour=gpu_prices,
+        **({"max_cores_per_replica": max_cores_per_replica} if max_cores_per_replica else {}),
+    )
+    config.validate()
+    load = load_trace_or_rate(trace, peak_rps, scale=scale, interval_s=config.interval_s)
+    stages, frames = load_service(profile, model)
+    budget = Budget(
+        max_replicas=max_replicas,
+        max_cores=max_cores,
+        max_core_hours=max_core_hours,
+        max_cost=max_cost,
+        max_violation_rate=parse_fraction(max_violation_rate, "--max-violation-rate") if max_violation_rate else None,
+    )
+    regression = None
+    if baseline is not None:
+        baseline_frame = load_service([baseline], model)[1]
+        regression = (baseline_frame, frames, parse_fraction(max_regression, "--max-regression"), metric)
+    verdict = run_check(
+        capacity=(load, stages, budget) if capacity_gate else None,
+        regression=regression,
+        config=config,
+        trace=load,
+        policy=policy,
+        context={"trace": load.name, "slo_ms": config.slo_ms, "percentile": percentile, "policy": policy,
+                 "profile": ", ".join(map(str, profile)), "baseline": str(baseline) if baseline else None},
+    )
+    if junit is not None:
+        write_junit(verdict, junit)
+    if summary is not None:
+        write_markdown(verdict, summary)
+    output.render(verdict, as_json=as_json, out=out, show=lambda console: show_verdict(console, verdict), exit_code=verdict.exit_code)

@@ -1,0 +1,67 @@
+"""`themis forecast TRACE`: rolling peak-rate forecasts without look-ahead, or their backtest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from themis.cli import output
+from themis.cli.trace import APP_OPTION, FORMAT_OPTION, FUNCTION_OPTION, TIME_COLUMN_OPTION, TOP_OPTION, TRACES_ARGUMENT, load
+from themis.planner.errors import ForecastError
+from themis.planner.forecast import DAY_S, METHODS, WEEK_S, backtest_trace, forecast_trace
+from themis.reports.trace_tables import show_backtest, show_forecast
+
+SEASONS_S = {"day": DAY_S, "week": WEEK_S}
+
+
+def forecast(
+    traces: list[Path] = TRACES_ARGUMENT,
+    method: str = typer.Option("auto", "--method", help=f"One of {', '.join(METHODS)}, or 'all' (with --backtest)."),
+    interval: float = typer.Option(60.0, "--interval", help="Forecast interval, seconds: one forecast per interval."),
+    window: float = typer.Option(1.0, "--window", help="Peak window, seconds: the forecast targets the busiest window inside each interval."),
+    season: str = typer.Option("day", "--season", help="Season of seasonal_naive / holt_winters: day, week, or seconds."),
+    run_backtest: bool = typer.Option(False, "--backtest", help="Score each method: MAPE, under-prediction rate, over-provisioning ratio."),
+    format: str = FORMAT_OPTION,
+    function: str = FUNCTION_OPTION,
+    app: str = APP_OPTION,
+    top: int = TOP_OPTION,
+    time_column: str = TIME_COLUMN_OPTION,
+    as_json: bool = output.JSON_OPTION,
+    out: Path = output.OUT_OPTION,
+) -> None:
+    """Forecast the peak rate of each interval from the intervals before it (no look-ahead).
+
+    [b]Examples[/b]
+
+      themis forecast azure_llm_2023_code.csv --method all --interval 60 --backtest
+
+      themis forecast d01.csv d02.csv --top 10 --method holt_winters --out forecast.csv
+    """
+    if interval <= 0 or window <= 0:
+        raise ForecastError("must be positive", option="--interval" if interval <= 0 else "--window")
+    season_s = _season_s(season)
+    methods = list(METHODS) if method == "all" else [method]
+    if method != "all" and method not in METHODS:
+        raise ForecastError(f"unknown method {method!r}; use one of {', '.join(METHODS)} or all", option="--method")
+    trace = load(traces, format, function, app, top, time_column)
+    if run_backtest:
+        result = backtest_trace(trace, methods, interval_s=interval, window_s=window, season_s=season_s)
+        output.render(result, as_json=as_json, out=out, show=show_backtest(result))
+        return
+    if method == "all":
+        raise ForecastError("'all' compares methods: add --backtest", option="--method")
+    result = forecast_trace(trace, method, interval_s=interval, window_s=window, season_s=season_s)
+    output.render(result, as_json=as_json, out=out, show=show_forecast(result))
+
+
+def _season_s(text: str) -> float:
+    if text in SEASONS_S:
+        return SEASONS_S[text]
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ForecastError(f"use day, week or a positive number of seconds, not {text!r}", option="--season")
+    return value

@@ -1,0 +1,80 @@
+"""`themis report`: re-render saved artefacts into one self-contained HTML file plus PNGs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import typer
+
+from themis.cli import output
+from themis.common.errors import InputError
+from themis.planner.serving import load_schedule
+from themis.planner.traces import load_trace
+from themis.profiler.table import read_profile
+from themis.reports.html import ReportInputs, render_report
+
+
+def _read_comparison(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("file not found", file=path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"not valid JSON ({exc})", file=path) from None
+    if not isinstance(data, dict) or data.get("kind") != "comparison" or "policies" not in data:
+        raise InputError("not a themis comparison (write one with `themis compare --out cmp.json`)", file=path)
+    return data
+
+
+def _read_requests(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    except FileNotFoundError:
+        raise InputError("file not found", file=path) from None
+    except Exception as exc:  # pyarrow and pandas raise many kinds for a corrupt file
+        raise InputError(f"cannot read the per-request table ({type(exc).__name__})", file=path) from None
+    missing = {"arrival_s", "latency_ms"} - set(frame.columns)
+    if missing:
+        raise InputError(f"not a per-request simulation table (missing {', '.join(sorted(missing))})", file=path)
+    return frame
+
+
+def report(
+    html_out: Path = typer.Option(..., "--html", help="HTML file to write; PNGs are written beside it."),
+    profile: list[Path] = typer.Option([], "--profile", help="Profile Parquet file(s): latency and throughput curves."),
+    trace: Path = typer.Option(None, "--trace", help="Trace file: the load over time (with the plan's forecast)."),
+    plan: Path = typer.Option(None, "--plan", help="Plan JSON: the schedule over time."),
+    simulation: Path = typer.Option(None, "--simulation", help="Per-request table from `themis simulate --out x.parquet`."),
+    comparison: Path = typer.Option(None, "--comparison", help="Comparison JSON from `themis compare --out cmp.json`."),
+    scale: float = typer.Option(1.0, "--scale", help="Multiply the trace's load by this factor (as planned)."),
+    title: str = typer.Option("themis report", "--title", help="Heading of the page."),
+    as_json: bool = output.JSON_OPTION,
+) -> None:
+    """Write one self-contained HTML report (plots embedded) and the PNGs beside it.
+
+    [b]Example[/b]
+
+      themis report --profile resnet18.parquet --trace azure_llm.csv --plan plan.json \\
+          --simulation requests.parquet --comparison cmp.json --html report.html
+    """
+    the_trace = load_trace(trace) if trace else None
+    if the_trace is not None and scale != 1.0:
+        the_trace = the_trace.scaled(scale)
+    inputs = ReportInputs(
+        profiles=[read_profile(p) for p in profile],
+        trace=the_trace,
+        schedule=load_schedule(plan) if plan else None,
+        requests=_read_requests(simulation) if simulation else None,
+        comparison=_read_comparison(comparison) if comparison else None,
+        title=title,
+    )
+    if inputs.requests is not None and "slo_ms" in inputs.requests:
+        inputs.slo_ms = float(inputs.requests["slo_ms"].iloc[0])
+    result = render_report(inputs, html_out)
+
+    def show(console) -> None:
+        console.print(f"wrote {result.html_path} and {len(result.png_paths)} PNG files beside it")
+
+    output.render(result, as_json=as_json, out=None, show=show)

@@ -1,0 +1,75 @@
+"""Pipeline descriptions (`--pipeline pipeline.yaml`): the stages of a service, in order.
+
+    stages:
+      - name: detect              # unique stage name
+        model: small_cnn          # model name inside the profile tables
+        profiles: [profiles/small_cnn_cpu.parquet]   # relative to this file
+        visit_ratio: 1.0          # requests reaching this stage per incoming request
+
+Several profiles for one stage (one per machine or GPU type) merge into one candidate set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from themis.planner.errors import PlanInputError
+from themis.planner.latency import LatencyModel, load_latency_candidates
+from themis.planner.serving import Stage
+
+STAGE_KEYS = {"name", "model", "profiles", "visit_ratio"}
+
+
+def load_pipeline(path: str | Path) -> list[tuple[Stage, list[LatencyModel]]]:
+    """Stages with their fitted latency models (one per device), in pipeline order."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanInputError("file not found", file=path) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise PlanInputError(f"not valid YAML ({_first_line(exc)})", file=path) from None
+    if not isinstance(data, dict) or not isinstance(data.get("stages"), list) or not data["stages"]:
+        raise PlanInputError("expected a mapping with a non-empty `stages` list", file=path)
+    stages, seen = [], set()
+    for i, entry in enumerate(data["stages"], start=1):
+        stages.append(_stage(entry, i, path, seen))
+    return stages
+
+
+def _stage(entry: Any, index: int, path: Path, seen: set[str]) -> tuple[Stage, list[LatencyModel]]:
+    where = f"stage {index}"
+    if not isinstance(entry, dict):
+        raise PlanInputError(f"{where}: expected a mapping", file=path)
+    unknown = set(entry) - STAGE_KEYS
+    if unknown:
+        raise PlanInputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}", file=path)
+    model = entry.get("model")
+    profiles = entry.get("profiles")
+    if not isinstance(model, str) or not model:
+        raise PlanInputError(f"{where}: `model` must be a model name", file=path)
+    if isinstance(profiles, str):
+        profiles = [profiles]
+    if not isinstance(profiles, list) or not profiles or not all(isinstance(p, str) for p in profiles):
+        raise PlanInputError(f"{where}: `profiles` must list profile files", file=path)
+    name = str(entry.get("name", model))
+    if name in seen:
+        raise PlanInputError(f"{where}: duplicate stage name {name!r}", file=path)
+    seen.add(name)
+    try:
+        ratio = float(entry.get("visit_ratio", 1.0))
+    except (TypeError, ValueError):
+        raise PlanInputError(f"{where}: `visit_ratio` must be a number", file=path) from None
+    if not ratio > 0:
+        raise PlanInputError(f"{where}: `visit_ratio` must be positive", file=path)
+    candidates = load_latency_candidates([path.parent / p for p in profiles])
+    if model not in candidates:
+        raise PlanInputError(f"{where}: model {model!r} is not in its profiles (found {', '.join(sorted(candidates))})", file=path)
+    return Stage(name, model, ratio), candidates[model]
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

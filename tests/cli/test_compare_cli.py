@@ -1,0 +1,46 @@
+"""`themis compare` in-process: exit codes, JSON on stdout, the single error line."""
+
+from __future__ import annotations
+
+import json
+
+from themis.cli.app import app
+
+from conftest import GOLDEN_PROFILES
+
+PROFILE = str(GOLDEN_PROFILES / "resnet18_cpu.parquet")
+
+
+def test_compare_json_has_every_policy(cli_runner, functions_2019_path):
+    args = ["compare", "--trace", str(functions_2019_path), "--top", "1", "--profile", PROFILE, "--slo", "300ms",
+            "--scale", "0.2", "--policies", "themis,horizontal,hpa", "--max-cores-per-replica", "4", "--json"]
+    result = cli_runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert list(data["policies"]) == ["themis", "horizontal", "hpa"]
+    assert data["policies"]["hpa"]["requests"] == data["policies"]["themis"]["requests"] > 0
+    assert data["slo_ms"] == 300.0
+
+
+def test_compare_table_and_out_file(cli_runner, llm_trace_path, tmp_path):
+    out = tmp_path / "cmp.csv"
+    args = ["compare", "--trace", str(llm_trace_path), "--profile", PROFILE, "--slo", "0.3s", "--policies", "themis,static",
+            "--max-cores-per-replica", "4", "--out", str(out)]
+    result = cli_runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "themis" in result.stdout and "static" in result.stdout
+    assert out.read_text().startswith("policy,")
+
+
+def test_bad_slo_is_one_error_line(cli_runner, llm_trace_path):
+    result = cli_runner.invoke(app, ["compare", "--trace", str(llm_trace_path), "--profile", PROFILE, "--slo", "fast"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == ["themis: error: --slo: cannot read 'fast' as a duration (e.g. 200ms, 30s, 2m)"]
+
+
+def test_unknown_policy_json_envelope(cli_runner, llm_trace_path):
+    result = cli_runner.invoke(
+        app, ["compare", "--trace", str(llm_trace_path), "--profile", PROFILE, "--slo", "200ms", "--policies", "magic", "--json"]
+    )
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["error"]["kind"] == "bad_input"

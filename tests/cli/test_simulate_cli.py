@@ -1,0 +1,62 @@
+"""`themis simulate --plan plan.json --trace T` in-process."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from themis.cli.app import app
+from themis.common.atomic import write_text_atomic
+from themis.planner.latency import load_latency_models
+from themis.planner.plan import PlanConfig, plan
+from themis.planner.serving import Stage
+from themis.planner.traces import load_trace
+
+from conftest import GOLDEN_PROFILES
+
+PROFILE = GOLDEN_PROFILES / "resnet18_cpu.parquet"
+
+
+@pytest.fixture(scope="module")
+def plan_path(tmp_path_factory, llm_trace_path):
+    trace = load_trace(llm_trace_path)
+    model = load_latency_models([PROFILE])["resnet18"]
+    result = plan(trace, [(Stage("resnet18", "resnet18"), model)], PlanConfig(slo_ms=300.0, max_cores_per_replica=4), "horizontal")
+    path = tmp_path_factory.mktemp("plan") / "plan.json"
+    write_text_atomic(path, json.dumps(result.to_dict()))
+    return path, trace.requests
+
+
+def test_simulate_json(cli_runner, plan_path, llm_trace_path):
+    path, requests = plan_path
+    args = ["simulate", "--plan", str(path), "--trace", str(llm_trace_path), "--profile", str(PROFILE), "--json"]
+    result = cli_runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["kind"] == "simulation" and data["policy"] == "horizontal"
+    assert data["requests"] == requests
+    assert data["trace_start"] is not None
+    for key in ("violations", "violation_rate", "p50_ms", "p95_ms", "p99_ms", "core_seconds", "scale_actions"):
+        assert key in data
+
+
+def test_simulate_per_request_parquet(cli_runner, plan_path, llm_trace_path, tmp_path):
+    path, requests = plan_path
+    out = tmp_path / "requests.parquet"
+    args = ["simulate", "--plan", str(path), "--trace", str(llm_trace_path), "--profile", str(PROFILE), "--out", str(out)]
+    result = cli_runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "simulation of horizontal" in result.stdout
+    frame = pd.read_parquet(out)
+    assert len(frame) == requests and list(frame.columns) == ["arrival_s", "latency_ms", "violated", "slo_ms"]
+
+
+def test_simulate_bad_plan_file(cli_runner, tmp_path, llm_trace_path):
+    bad = tmp_path / "plan.json"
+    bad.write_text("{not json")
+    args = ["simulate", "--plan", str(bad), "--trace", str(llm_trace_path), "--profile", str(PROFILE)]
+    result = cli_runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "plan.json" in result.stderr

@@ -1,0 +1,109 @@
+"""Policies as scripted scenarios, stepped interval by interval: a load step (surge) on
+a trace built from a script, the golden resnet18 profile, forecasts given explicitly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from plan_support import golden_model
+
+from themis.planner.plan import PlanConfig, plan
+from themis.planner.policies.base import Replica, Restriction, apply_request, ready_groups
+from themis.planner.serving import Group, Stage
+from themis.planner.traces import Trace
+
+INTERVAL_S = 60.0
+
+
+def scripted_trace(rates_rps: list[float]) -> Trace:
+    """One rate per minute, constant inside the minute (counts per second)."""
+    counts = np.repeat(np.array(rates_rps, dtype=float), int(INTERVAL_S)).astype(np.int64)
+    return Trace(name="scripted", source_format="script", start=None, interval_s=1.0, counts=counts)
+
+
+def run(policy: str, rates_rps: list[float], **overrides):
+    cfg = dict(slo_ms=500.0, interval_s=INTERVAL_S, max_cores_per_replica=16, cold_start_s=90.0, scale_down_delay_s=180.0)
+    cfg.update(overrides)
+    model = golden_model("resnet18")
+    forecast = np.r_[np.nan, rates_rps[:-1]]  # "last value": the surge is seen one interval late
+    return plan(scripted_trace(rates_rps), [(Stage("classify", "resnet18"), model)], PlanConfig(**cfg), policy, forecast_rps=forecast)
+
+
+SURGE = [4.0] * 5 + [30.0] * 8 + [4.0] * 8
+
+
+def test_fleet_keeps_the_readiest_and_boots_the_new() -> None:
+    fleet = apply_request((), [Group(2, 1)], step=0, cold_steps=0)
+    assert ready_groups(fleet, 0) == (Group(2, 1),)
+    fleet = apply_request(fleet, [Group(2, 8), Group(3, 1)], step=4, cold_steps=2)
+    assert ready_groups(fleet, 4) == (Group(2, 8),)  # running ones resized at once
+    assert ready_groups(fleet, 6) == (Group(2, 8), Group(3, 1))  # the new ones after a cold start
+    fleet = apply_request(fleet, [Group(1, 4)], step=7, cold_steps=2)
+    assert fleet == (Replica(4, 0),)  # removals take the newest
+
+
+def test_themis_absorbs_a_surge_vertically_then_repacks_horizontally() -> None:
+    result = run("themis", SURGE)
+    steps = result.schedule.steps
+    surge = result.schedule.extra["surge_steps"]
+    assert surge and surge[0] == 6  # the forecast sees the jump one interval late
+    before, at = steps[5].stages[0], steps[6].stages[0]
+    running, booting = at.groups
+    assert running.replicas == before.replicas  # replicas frozen, resized in place
+    assert booting.replicas > 0  # the horizontal optimum's extra replicas start now
+    # the vertical part is the vertical DP: cheapest cores/batch with these replicas
+    from themis.planner.policies.base import IntervalSolver, StageSpace
+
+    cfg = PlanConfig(slo_ms=500.0, interval_s=INTERVAL_S, max_cores_per_replica=16)
+    solver = IntervalSolver([StageSpace(result.schedule.stages[0], [golden_model("resnet18")], cfg)], cfg)
+    choice = solver.solve(30.0, [Restriction(replicas=before.replicas)])
+    if choice is not None:
+        assert running.cores == solver.spaces[0].k_cores[choice[0][0]]
+    # two cold-start intervals later the new replicas serve: one group, the horizontal optimum
+    after = steps[6 + 2].stages[0]
+    assert len(after.groups) == 1 and after.replicas == running.replicas + booting.replicas
+    assert len(steps[-1].stages[0].groups) == 1
+
+
+def test_themis_violates_less_than_horizontal_during_the_surge() -> None:
+    themis, horizontal = run("themis", SURGE), run("horizontal", SURGE)
+    assert themis.schedule.extra["estimated_violation_intervals"] <= horizontal.schedule.extra["estimated_violation_intervals"]
+
+
+def test_horizontal_releases_replicas_only_after_the_hysteresis_window() -> None:
+    result = run("horizontal", SURGE, horizontal_cores=1)
+    replicas = [s.stages[0].replicas for s in result.schedule.steps]
+    assert all(g.cores == 1 for s in result.schedule.steps for g in s.stages[0].groups)
+    high = max(replicas)
+    last_high_forecast = 13  # the forecast of step 13 is the last 30 rps interval
+    assert replicas[last_high_forecast + 2] == high  # still held (180 s window)
+    assert replicas[-1] < high
+
+
+def test_vertical_keeps_its_replicas_and_resizes() -> None:
+    sized = run("vertical", SURGE).schedule.steps
+    assert len({s.stages[0].replicas for s in sized}) == 1  # default: fewest carrying the peak
+    steps = run("vertical", SURGE, vertical_replicas=1).schedule.steps
+    assert {s.stages[0].replicas for s in steps} == {1}
+    cores = [s.stages[0].groups[0].cores for s in steps]
+    assert cores[0] < max(cores) and cores[-1] < max(cores)  # up for the surge, down after
+
+
+def test_static_is_one_allocation_sized_for_the_peak() -> None:
+    result = run("static", SURGE)
+    allocations = {s.stages[0].describe() for s in result.schedule.steps}
+    assert len(allocations) == 1
+    assert result.schedule.steps[0].stages[0].capacity_rps >= 30.0
+    assert result.schedule.extra["estimated_violation_intervals"] == 0
+
+
+@pytest.mark.parametrize("cold_start_s", [0.0, 60.0, 150.0])
+def test_oracle_requests_replicas_a_cold_start_ahead(cold_start_s: float) -> None:
+    result = run("oracle", SURGE, cold_start_s=cold_start_s)
+    assert result.schedule.extra["estimated_violation_intervals"] == 0
+    replicas = [s.stages[0].replicas for s in result.schedule.steps]
+    ahead = int(np.ceil(cold_start_s / INTERVAL_S))
+    first_high = 5
+    assert replicas[first_high - ahead] == max(replicas)
+    if ahead:
+        assert replicas[first_high - ahead - 1] < max(replicas)
