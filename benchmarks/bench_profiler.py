@@ -1,9 +1,9 @@
 """Profiler benchmarks: measurement overhead against a bare torch loop, and the default grid's wall time.
 
-1. For each (model, batch), alternate rounds of a one-cell `themis` profile (its own
-   worker, pinned to 1 CPU, 1 thread) and a bare loop in a fresh process pinned and
-   threaded the same way, timing the same number of calls with `perf_counter`. The ratio
-   of the two medians should stay within 0.95-1.05: themis adds nothing to what it times.
+1. For each (model, batch), one process set up exactly like a 1-core worker alternates
+   themis's cell measurement and a bare `perf_counter` loop over the same module and
+   input, many short rounds, so the shared machine's noise hits both alike. The ratio of
+   the two medians should stay within 0.95-1.05: themis adds nothing to what it times.
 2. The wall time of `themis profile resnet18` with its defaults on this machine.
 
 Run: `.venv/bin/python benchmarks/bench_profiler.py` (add `--quick` to skip the grid).
@@ -11,6 +11,7 @@ Run: `.venv/bin/python benchmarks/bench_profiler.py` (add `--quick` to skip the 
 
 from __future__ import annotations
 
+import json
 import statistics
 import subprocess
 import sys
@@ -20,61 +21,62 @@ from pathlib import Path
 
 from _results import markdown_table, record
 
-from themis.profiler.devices import available_cpus, cpu_device
-from themis.profiler.measure import Budget
-from themis.profiler.models import resolve_model
-from themis.profiler.run import ProfileRequest, run_profile
+from themis.profiler.devices import available_cpus
+from themis.profiler.measure import Budget, CellRecord, measure_cell
+from themis.profiler.models import load_model, resolve_model
+from themis.profiler.worker import confine
 
 CASES = [("small_cnn", 8), ("mobilenet_v2", 1), ("resnet18", 1)]
-ROUNDS = 5
-CALLS = 40
+ROUNDS = 21
+CALLS = 30
 WARMUP = 3
 
-BARE_LOOP = """
-import os, sys, time, statistics
-os.sched_setaffinity(0, [int(sys.argv[3])])
-os.environ["OMP_NUM_THREADS"] = "1"
-import torch
-torch.set_num_threads(1)
-from themis.sample_models import SAMPLE_MODELS
-sample = SAMPLE_MODELS[sys.argv[1]]
-model = sample.build()
-x = torch.randn(int(sys.argv[2]), *sample.input_shape, generator=torch.Generator().manual_seed(0))
-times = []
-with torch.inference_mode():
-    for i in range({warmup} + {calls}):
-        start = time.perf_counter_ns()
-        model(x)
-        if i >= {warmup}:
-            times.append((time.perf_counter_ns() - start) / 1e6)
-print(statistics.median(times))
-""".format(warmup=WARMUP, calls=CALLS)
 
+def paired_medians_ms(model: str, batch: int) -> tuple[list[float], list[float]]:
+    """In ONE process confined like a 1-core worker: alternate themis's `measure_cell` and a
+    bare loop on the same module and input, ROUNDS times (order swapped every round), so
+    machine noise hits both alike. Returns the per-round medians (themis, bare)."""
+    torch = confine(1, available_cpus())
+    module, make_input = load_model(resolve_model(model), "float32", "cpu")
+    inputs = make_input(batch)
+    budget = Budget(budget_s=1e-6, min_samples=CALLS, warmup=WARMUP, stable_after=10**9)  # exactly CALLS timed calls
 
-def bare_median_ms(model: str, batch: int) -> float:
-    out = subprocess.run([sys.executable, "-c", BARE_LOOP, model, str(batch), str(available_cpus()[0])], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip())
+    def themis() -> float:
+        record = CellRecord(model, "cpu", "", "", 1, batch, "float32", "")
+        return measure_cell(record, module, lambda _: inputs, budget).p50_ms
 
+    def bare() -> float:
+        times = []
+        with torch.inference_mode():
+            for i in range(WARMUP + CALLS):
+                start = time.perf_counter_ns()
+                module(inputs)
+                if i >= WARMUP:
+                    times.append((time.perf_counter_ns() - start) / 1e6)
+        return statistics.median(times)
 
-def themis_median_ms(model: str, batch: int, directory: Path) -> float:
-    # budget_s ~ 0 and min_samples = CALLS: exactly CALLS timed calls, like the bare loop.
-    budget = Budget(budget_s=1e-6, min_samples=CALLS, warmup=WARMUP, stable_after=10**9)
-    request = ProfileRequest(resolve_model(model), [cpu_device()], [1], [batch], "float32", budget, directory / f"{model}.parquet", overwrite=True)
-    return float(run_profile(request).frame.p50_ms.iloc[0])
+    themis_ms, bare_ms = [], []
+    for round_index in range(ROUNDS):
+        if round_index % 2:
+            bare_ms.append(bare())
+            themis_ms.append(themis())
+        else:
+            themis_ms.append(themis())
+            bare_ms.append(bare())
+    return themis_ms, bare_ms
 
 
 def overhead_rows() -> list[list[object]]:
     rows = []
-    with tempfile.TemporaryDirectory() as directory:
-        for model, batch in CASES:
-            themis, bare = [], []
-            for _ in range(ROUNDS):  # interleaved so drifts in machine load hit both sides alike
-                themis.append(themis_median_ms(model, batch, Path(directory)))
-                bare.append(bare_median_ms(model, batch))
-            ratios = [t / b for t, b in zip(themis, bare)]
-            rows.append([model, batch, f"{statistics.median(themis):.3f}", f"{statistics.median(bare):.3f}",
-                         f"{statistics.median(ratios):.3f}", f"{min(ratios):.3f}-{max(ratios):.3f}"])
-            print(rows[-1], flush=True)
+    for model, batch in CASES:
+        # A fresh process per model, so the affinity of this one is left alone.
+        out = subprocess.run([sys.executable, __file__, "--pair", model, str(batch)], capture_output=True, text=True, check=True)
+        themis, bare = json.loads(out.stdout)
+        ratios = [t / b for t, b in zip(themis, bare)]
+        themis_ms, bare_ms = statistics.median(themis), statistics.median(bare)
+        rows.append([model, batch, f"{themis_ms:.3f}", f"{bare_ms:.3f}", f"{themis_ms / bare_ms:.3f}",
+                     f"{statistics.median(ratios):.3f}", f"{min(ratios):.2f}-{max(ratios):.2f}"])
+        print(rows[-1], flush=True)
     return rows
 
 
@@ -90,12 +92,17 @@ def default_grid_wall_s() -> tuple[float, int]:
         return wall_s, len(read_profile(out))
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1:2] == ["--pair"]:
+    print(json.dumps(paired_medians_ms(sys.argv[2], int(sys.argv[3]))))
+elif __name__ == "__main__":
     rows = overhead_rows()
     body = (
-        f"Median latency of {CALLS} timed calls after {WARMUP} warm-ups, 1 CPU (affinity) and 1 thread, "
-        f"{ROUNDS} interleaved rounds; ratio = themis / bare loop per round, median and range.\n\n"
-        + markdown_table(["model", "batch", "themis p50 ms", "bare loop p50 ms", "ratio (median)", "ratio range"], rows)
+        f"One process confined like a 1-core worker (`worker.confine`: affinity to 1 CPU, 1 torch thread) "
+        f"alternates themis's `measure_cell` and a bare `perf_counter` loop on the same module and input: "
+        f"{ROUNDS} rounds of {CALLS} timed calls after {WARMUP} warm-ups each, order swapped every round. "
+        "Columns: median over rounds of each side's per-round median, their ratio, and the median and range "
+        "of the per-round ratios.\n\n"
+        + markdown_table(["model", "batch", "themis p50 ms", "bare loop p50 ms", "ratio of medians", "per-round ratio (median)", "per-round range"], rows)
     )
     if "--quick" not in sys.argv:
         wall_s, cells = default_grid_wall_s()

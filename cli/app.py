@@ -90,8 +90,10 @@ from themis.cli import models as _models  # noqa: E402
 from themis.cli import profile as _profile  # noqa: E402
 from themis.cli import simulate as _simulate  # noqa: E402
 from themis.cli import compare as _compare  # noqa: E402
+from themis.cli import plan as _plan  # noqa: E402
 from themis.cli import report as _report  # noqa: E402
 from themis.cli import check as _check  # noqa: E402
+from themis.cli import demo as _demo  # noqa: E402
 from themis.cli import trace as _trace  # noqa: E402
 from themis.cli import forecast as _forecast  # noqa: E402
 
@@ -99,8 +101,10 @@ app.command("models")(_models.models)
 app.add_typer(_profile.profile_app, name="profile")
 app.command("simulate")(_simulate.simulate)
 app.command("compare")(_compare.compare)
+app.command("plan")(_plan.plan)
 app.command("report")(_report.report)
 app.command("check")(_check.check)
+app.command("demo")(_demo.demo)
 app.add_typer(_trace.trace_app, name="trace")
 app.command("forecast")(_forecast.forecast)
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import typer
 
 from themis.cli import output
 from themis.cli.options import parse_duration_ms, parse_duration_s, parse_fraction, parse_int_list, parse_prices
-from themis.cli.service import load_service, load_trace_or_rate
+from themis.cli.service import load_trace_or_rate
 from themis.common.errors import InputError
 from themis.planner.check import Budget, run_check
+from themis.planner.pipeline import stages_from_profiles
 from themis.planner.plan import PlanConfig
+from themis.profiler.table import read_profile
 from themis.reports.check_tables import show_verdict
 from themis.reports.junit import write_junit
 from themis.reports.markdown import write_markdown
@@ -72,7 +75,7 @@ def check(
     )
     config.validate()
     load = load_trace_or_rate(trace, peak_rps, scale=scale, interval_s=config.interval_s)
-    stages, frames = load_service(profile, model)
+    stages = stages_from_profiles(profile, model)
     budget = Budget(
         max_replicas=max_replicas,
         max_cores=max_cores,
@@ -82,8 +85,8 @@ def check(
     )
     regression = None
     if baseline is not None:
-        baseline_frame = load_service([baseline], model)[1]
-        regression = (baseline_frame, frames, parse_fraction(max_regression, "--max-regression"), metric)
+        current = pd.concat([read_profile(p) for p in profile], ignore_index=True)
+        regression = (read_profile(baseline), current, parse_fraction(max_regression, "--max-regression"), metric)
     verdict = run_check(
         capacity=(load, stages, budget) if capacity_gate else None,
         regression=regression,

@@ -8,14 +8,10 @@ from pathlib import Path
 import typer
 
 from themis.cli import output
-from themis.planner.compare import POLICIES, compare as run_compare
 from themis.planner.errors import PlanInputError
-from themis.planner.latency import load_latency_models
-from themis.planner.plan import PlanConfig
-from themis.planner.policies.hpa import HpaConfig
-from themis.planner.serving import Stage
-from themis.planner.traces import Trace, load_trace
-from themis.reports.compare_tables import show_comparison
+
+# The simulator (numba) and planner load inside the commands, so `themis --help` stays quick.
+POLICIES = ("themis", "horizontal", "vertical", "hpa", "static", "oracle")
 
 _UNITS_S = {"ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 
@@ -30,8 +26,12 @@ def parse_duration_s(text: str, option: str, default_unit: str = "s") -> float:
 
 
 def load_inputs(trace_path: Path, profiles: list[Path], stages: str | None, scale: float, seed: int,
-                function: str | None, top: int | None) -> tuple[Trace, list[tuple[Stage, object]]]:
+                function: str | None, top: int | None) -> tuple[object, list[tuple[object, object]]]:
     """The (scaled) trace and one (Stage, LatencyModel) per pipeline stage."""
+    from themis.planner.latency import load_latency_models
+    from themis.planner.serving import Stage
+    from themis.planner.traces import load_trace
+
     trace = load_trace(trace_path, function=function, top=top)
     if scale <= 0:
         raise PlanInputError("must be positive", option="--scale")
@@ -74,6 +74,11 @@ def compare(
 
       themis compare --trace azure_llm.csv --profile resnet18.parquet --slo 200ms --cold-start 30s --scale 4
     """
+    from themis.planner.compare import compare as run_compare
+    from themis.planner.plan import PlanConfig
+    from themis.planner.policies.hpa import HpaConfig
+    from themis.reports.compare_tables import show_comparison
+
     names = tuple(p.strip() for p in policies.split(",") if p.strip())
     the_trace, the_stages = load_inputs(trace, profile, stages, scale, seed, function, top)
     config = PlanConfig(

@@ -10,10 +10,6 @@ import typer
 
 from themis.cli import output
 from themis.common.errors import InputError
-from themis.planner.serving import load_schedule
-from themis.planner.traces import load_trace
-from themis.profiler.table import read_profile
-from themis.reports.html import ReportInputs, render_report
 
 
 def _read_comparison(path: Path) -> dict:
@@ -59,6 +55,11 @@ def report(
       themis report --profile resnet18.parquet --trace azure_llm.csv --plan plan.json \\
           --simulation requests.parquet --comparison cmp.json --html report.html
     """
+    from themis.planner.serving import load_schedule
+    from themis.planner.traces import load_trace
+    from themis.profiler.table import read_profile
+    from themis.reports.html import ReportInputs, render_report  # matplotlib: only when reporting
+
     the_trace = load_trace(trace) if trace else None
     if the_trace is not None and scale != 1.0:
         the_trace = the_trace.scaled(scale)

@@ -8,9 +8,6 @@ import typer
 
 from themis.cli import output
 from themis.cli.compare import load_inputs, parse_duration_s
-from themis.planner.serving import load_schedule
-from themis.planner.simulate import SimConfig, simulate as run_simulation
-from themis.reports.compare_tables import show_simulation
 
 
 def simulate(
@@ -36,6 +33,10 @@ def simulate(
 
       themis simulate --plan plan.json --trace azure_llm.csv --profile resnet18.parquet --json
     """
+    from themis.planner.serving import load_schedule
+    from themis.planner.simulate import SimConfig, simulate as run_simulation
+    from themis.reports.compare_tables import show_simulation
+
     schedule = load_schedule(plan)
     stages = ",".join(s.model for s in schedule.stages)
     the_trace, the_stages = load_inputs(trace, profile, stages, scale, seed, function, top)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,11 +19,14 @@ import pandas as pd
 from themis.common import SCHEMA_VERSION
 from themis.planner.control import HpaController, SurgeController
 from themis.planner.errors import PlanInputError
+from themis.planner.latency import LatencyModel
 from themis.planner.plan import POLICIES as PLANNED_POLICIES
 from themis.planner.plan import PlanConfig, PlanResult, plan
 from themis.planner.policies.hpa import HpaConfig
 from themis.planner.serving import Schedule
-from themis.planner.simulate import SimConfig, SimulationResult, simulate
+
+if TYPE_CHECKING:
+    from themis.planner.simulate import SimulationResult
 from themis.planner.traces import Trace
 
 POLICIES = ("themis", "horizontal", "vertical", "hpa", "static", "oracle")
@@ -115,8 +118,9 @@ def compare(
     unknown = [p for p in policies if p not in POLICIES]
     if unknown:
         raise PlanInputError(f"unknown policy {unknown[0]!r}; use any of {', '.join(POLICIES)}", option="--policies")
+    from themis.planner.simulate import SimConfig, simulate  # numba loads only when simulating
+
     arrivals_s = trace.request_arrivals(seed)
-    models = [model for _, model in stages]
     sim_config = SimConfig(
         cold_start_s=config.cold_start_s, resize_s=config.resize_s, slo_ms=config.slo_ms, seed=seed, service=service,
         horizon_s=math.ceil(trace.duration_s / config.interval_s) * config.interval_s,
@@ -137,6 +141,7 @@ def compare(
                 opening, tuple(s for s, _ in stages), hpa_config, horizon_s=sim_config.horizon_s,
                 price_per_core_hour=config.price_per_core_hour,
             )
+            models = serving_models(stages, planned("horizontal").schedule)
             result = simulate(arrivals_s, controller, models, sim_config, trace_start=trace.trace_start, cores_options=config.cores)
             outcomes.append(PolicyOutcome("hpa", result))
             continue
@@ -147,6 +152,7 @@ def compare(
         controller: Any = schedule
         if policy == "themis" and schedule.extra.get("surge_rules"):
             controller = SurgeController(schedule, check_s=surge_check_s)
+        models = serving_models(stages, schedule)
         result = simulate(arrivals_s, controller, models, sim_config, trace_start=trace.trace_start, cores_options=config.cores)
         outcomes.append(PolicyOutcome(policy, result, plan_result.feasible, plan_result.reason, schedule))
     return Comparison(
@@ -167,3 +173,16 @@ def compare(
             "surge_check_s": surge_check_s,
         },
     )
+
+
+def serving_models(stages: list[tuple[Any, Any]], schedule: Any) -> list[LatencyModel]:
+    """Per stage, the latency model of the device the plan runs it on: a stage may carry one
+    candidate `LatencyModel` per device (several profiles merged)."""
+    chosen = []
+    for j, (_, candidates) in enumerate(stages):
+        if isinstance(candidates, LatencyModel):
+            chosen.append(candidates)
+            continue
+        device = schedule.steps[0].stages[j].device if schedule.steps else "cpu"
+        chosen.append(next((m for m in candidates if m.device == device), candidates[0]))
+    return chosen

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from themis.planner.policies.hpa import SYNC_PERIOD_S, HpaConfig, HpaContext, HpaState, hpa_decide
 from themis.planner.serving import Group, Schedule, Stage, StageAllocation
-from themis.planner.simulate import Observation
+
+if TYPE_CHECKING:  # the simulator pulls in numba; controllers only need its Observation type
+    from themis.planner.simulate import Observation
 
 
 class ScheduleController:
@@ -94,7 +96,8 @@ class SurgeController:
         targets: list[StageAllocation | None] = []
         for s, view in enumerate(obs.stages):
             rules = self.rules[s] if s < len(self.rules) else []
-            targets.append(_surge_target(view.groups, view.batch, obs.arrival_rate_rps, step.stages[s], rules))
+            load_rps = obs.arrival_rate_rps * self.stages[s].visit_ratio  # rules are in stage load
+            targets.append(_surge_target(view.groups, view.batch, load_rps, step.stages[s], rules))
         self.surges += sum(t is not None for t in targets)
         return targets, upcoming
 

@@ -73,3 +73,15 @@ def _stage(entry: Any, index: int, path: Path, seen: set[str]) -> tuple[Stage, l
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def stages_from_profiles(paths: list[str | Path], model: str | None = None) -> list[tuple[Stage, list[LatencyModel]]]:
+    """A one-stage service from profile files: the one model they hold, or `model`."""
+    candidates = load_latency_candidates(paths)
+    if model is None:
+        if len(candidates) > 1:
+            raise PlanInputError(f"the profiles hold several models ({', '.join(sorted(candidates))}); pick one", option="--model")
+        model = next(iter(candidates))
+    if model not in candidates:
+        raise PlanInputError(f"no profile for model {model!r} (found {', '.join(sorted(candidates))})", option="--model")
+    return [(Stage(model, model), candidates[model])]

@@ -24,8 +24,8 @@ import pandas as pd
 from themis.common import SCHEMA_VERSION
 from themis.planner.errors import PlanInputError
 from themis.planner.latency import LatencyModel
-from themis.planner.policies.base import IntervalSolver, PolicySetup, StageSpace, effective_allocations, run_policy
-from themis.planner.serving import Schedule, Stage, StageAllocation, Step
+from themis.planner.policies.base import IntervalSolver, PolicySetup, StageSpace, run_policy
+from themis.planner.serving import Group, Schedule, Stage, StageAllocation, Step
 from themis.planner.traces import Trace
 
 POLICIES = ("themis", "horizontal", "vertical", "static", "oracle")
@@ -158,8 +158,7 @@ def plan(
         Step(i * config.interval_s, (i + 1) * config.interval_s, float(peaks[i] if offline else forecast[i]), allocs)
         for i, allocs in enumerate(run.allocations)
     ]
-    cold_steps = int(math.ceil(config.cold_start_s / config.interval_s - 1e-9))
-    violations = estimated_violations(run.allocations, solver, peaks, cold_steps)
+    violations = estimated_violations(run.allocations, run.serving, solver, peaks)
     extra: dict[str, Any] = {
         "estimated_violation_intervals": int(violations.sum()),
         "infeasible_steps": run.infeasible_steps,
@@ -191,17 +190,19 @@ def plan(
 
 
 def estimated_violations(
-    allocations: Sequence[tuple[StageAllocation, ...]], solver: IntervalSolver, peaks_rps: np.ndarray, cold_steps: int
+    allocations: Sequence[tuple[StageAllocation, ...]],
+    serving: Sequence[tuple[tuple[Group, ...], ...]],
+    solver: IntervalSolver,
+    peaks_rps: np.ndarray,
 ) -> np.ndarray:
     """Per interval: does the allocation actually serving (delays applied) miss the SLO at
-    the interval's real peak, by the queueing estimate?"""
-    serving = effective_allocations(allocations, cold_steps)
+    the interval's real peak (rounded up to the solver's load grid), by the estimate?"""
     out = np.zeros(len(allocations), dtype=bool)
     for i, (groups_per_stage, allocs) in enumerate(zip(serving, allocations)):
-        total = 0.0
-        for space, groups, alloc in zip(solver.spaces, groups_per_stage, allocs):
-            latency, _ = space.estimate(groups, alloc.batch, alloc.device, float(peaks_rps[i]) * space.stage.visit_ratio)
-            total += latency
+        total = sum(
+            solver.estimate(j, groups, alloc.batch, alloc.device, float(peaks_rps[i]))
+            for j, (groups, alloc) in enumerate(zip(groups_per_stage, allocs))
+        )
         out[i] = not total <= solver.slo_ms + 1e-9
     return out
 

@@ -91,6 +91,18 @@ def capacity_rps(groups: Sequence[tuple[int, float]], batch: int) -> float:
     return float(sum(r * batch * 1000.0 / s for r, s in groups if r > 0))
 
 
+def erlang_c(servers: int, offered: float) -> float:
+    """ErlangC(n, a) for one (n, a), in plain floats (the scalar path of `erlang_c_table`)."""
+    if offered <= 0:
+        return 0.0
+    if offered >= servers:
+        return 1.0
+    b = 1.0
+    for n in range(1, servers + 1):
+        b = offered * b / (n + offered * b)
+    return b / (1.0 - (offered / servers) * (1.0 - b))
+
+
 def estimate_latency_ms(
     groups: Sequence[tuple[int, np.ndarray]],
     batch: int,
@@ -102,10 +114,16 @@ def estimate_latency_ms(
     `groups` holds (replicas, service_ms) with service_ms[k] the batch-k time of that
     group's replica size (index 0 unused). Same formula as `latency_grid_ms`.
     """
-    groups = [(r, s) for r, s in groups if r > 0]
-    if not groups:
+    stats = [(r, *batch_stats_ms(s, batch)) for r, s in groups if r > 0]
+    return latency_from_stats_ms(stats, batch, load_rps, quantile)
+
+
+def latency_from_stats_ms(
+    stats: Sequence[tuple[int, float, float, float]], batch: int, load_rps: float, quantile: float
+) -> float:
+    """`estimate_latency_ms` from per-group (replicas, s(B), S_max, worst ms per item)."""
+    if not stats:
         return float("inf")
-    stats = [(r, *batch_stats_ms(s, batch)) for r, s in groups]
     c = sum(r for r, *_ in stats)
     mu_full = sum(r * batch * 1000.0 / full for r, full, _, _ in stats)
     mu_low = sum(r * 1000.0 / item for r, _, _, item in stats)
@@ -115,11 +133,10 @@ def estimate_latency_ms(
     if load_rps <= 0:
         return s_max
     tail = 1.0 - quantile
-    p_busy = erlang_c_table(np.array(load_rps * c / mu_low), c)[c - 1]
-    if p_busy <= tail:
+    if erlang_c(c, load_rps * c / mu_low) <= tail:
         return s_max
     d_s = c * batch / mu_full
-    c_queue = float(erlang_c_table(np.array(load_rps * d_s / batch), c)[c - 1])
+    c_queue = erlang_c(c, load_rps * d_s / batch)
     theta = c / d_s - load_rps / batch
     wait_s = max(0.0, np.log(max(c_queue, 1e-300) / tail)) / theta
     return 2.0 * s_max + 1000.0 * wait_s

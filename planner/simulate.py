@@ -18,6 +18,11 @@ SimPy model of the same rules and the correctness reference):
 - Equal times: a controller decision at t comes before the events at t; replica events
   (completions, readiness, resizes) come before arrivals at the same time, in the order
   they were scheduled.
+- A controller asks for allocations (groups of replicas x cores, and a batch per stage);
+  the live replicas are matched to it (`_State._match`): when growing, running replicas
+  take the largest sizes (resized in place) and new ones boot at the rest; otherwise
+  replicas already at a wanted size stay, others are resized, surplus ones are removed.
+  `scale_actions` counts the (decision, stage) pairs that changed any replica or batch.
 - Latency = completion of the last stage - arrival. A request never served (no replica
   left) is dropped and counts as a violation with infinite latency.
 - core_seconds integrates each replica's cores over [0, horizon_s] (booting included;

@@ -166,13 +166,16 @@ FORMATS = ("azure_functions_2019", "azure_functions_2021", "azure_llm", "request
 PER_REQUEST_INTERVAL_S = 1.0
 """Bin width of `counts` for formats that record single requests (arrivals stay exact)."""
 
+BINCOUNT_SLICE = 1 << 22
+"""Arrivals binned per slice when counting, so the temporary stays at 32 MB on huge traces."""
 MAX_PER_REQUEST_SPAN_S = 100 * 86_400.0
 """Longest per-request trace accepted (its 1 s counts then take about 70 MB)."""
 MAX_COUNT = 1e15
 """Largest request count per interval accepted (exact in float64 and int64)."""
 MINUTE_S = 60.0
-STREAM_BLOCK_BYTES = 16 << 20
-"""Bytes per streaming CSV batch for the LLM layout: bounds memory on 17-million-row files."""
+STREAM_BLOCK_BYTES = 4 << 20
+"""Bytes per streaming CSV batch for the LLM layout: bounds memory on 17-million-row files
+(arrow's read-ahead holds a few blocks: 16 MB blocks cost about 0.5 GB, 4 MB about 0.15 GB)."""
 
 TIME_COLUMNS = ("timestamp", "time", "arrival_s", "arrival", "ts", "t", "time_s")
 ID_COLUMNS_2019 = ("HashOwner", "HashApp", "HashFunction")
@@ -180,7 +183,6 @@ COLUMNS_2021 = ("app", "func", "end_timestamp", "duration")
 COLUMNS_LLM = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 _MINUTE = re.compile(r"^(?:minute_)?(\d+)$")
 _DAY = re.compile(r"d(\d+)", re.I)
-_COMPRESSED = (".gz", ".xz", ".bz2", ".zip")
 
 PathLike = str | Path
 
@@ -312,7 +314,8 @@ def read_azure_functions_2021(
     _require_filled(frame, path, ["app", "func"])
     end_s = _numbers(frame, "end_timestamp", path)
     duration_s = _numbers(frame, "duration", path, minimum=0.0)
-    table = frame.assign(arrival_s=end_s - duration_s).set_index(["app", "app", "func"])
+    # the 2021 schema has no owner: the app stands in for it, so 2019's selection code applies
+    table = frame.assign(arrival_s=end_s - duration_s, owner=frame["app"]).set_index(["owner", "app", "func"])
     table.index.names = ID_COLUMNS_2019
     if function is not None or app is not None or top is not None:
         per_function = table.groupby(level=[0, 1, 2]).size().to_frame(0)
@@ -327,7 +330,9 @@ def read_azure_llm(path: PathLike) -> Trace:
     """The Azure LLM inference layout (2023 naive, 2024 with UTC offset), streamed in batches.
 
     `start` is the earliest timestamp (the first row: the files are sorted); arrivals are
-    seconds after it. Memory holds one batch plus the arrival times.
+    seconds after it. Only TIMESTAMP is read: the token columns must be in the header and
+    every row must have its fields, but their contents do not shape the traffic. Memory
+    holds a few batches plus the arrival times.
     """
     path = Path(path)
     with _reading(path), _open(path) as stream:
@@ -338,30 +343,56 @@ def read_azure_llm(path: PathLike) -> Trace:
         raise TraceError("no requests after the header", file=path, row=2)
     aware = bool(re.search(r"(Z|[+-]\d\d:?\d\d)$", first))
     stamp_type = pa.timestamp("ns", tz="UTC") if aware else pa.timestamp("ns")
-    offsets_ns: list[np.ndarray] = []
-    origin_ns: int | None = None
-    for start_row, batch in _stream_csv(path, COLUMNS_LLM):
-        stamps = _cast_column(batch.column("TIMESTAMP"), stamp_type, path, start_row, "TIMESTAMP")
-        for name in COLUMNS_LLM[1:]:
-            tokens = _cast_column(batch.column(name), pa.int64(), path, start_row, name)
-            if tokens.null_count or (len(tokens) and pc.min(tokens).as_py() < 0):
-                bad = _first_true(np.asarray(pc.fill_null(pc.less(tokens, 0), True)))
-                raise TraceError(f"{name} must be a whole number >= 0", file=path, row=start_row + bad)
-        ns = stamps.cast(pa.int64()).to_numpy(zero_copy_only=False)
-        if stamps.null_count:
-            raise TraceError("missing TIMESTAMP", file=path, row=start_row + _first_true(np.asarray(stamps.is_null())))
-        if len(ns):
-            origin_ns = int(ns[0]) if origin_ns is None else origin_ns
-            offsets_ns.append(ns - origin_ns)
+    try:
+        origin_ns, parts, ordered = _llm_arrivals(path, stamp_type, careful=False)
+    except _Malformed:  # the fast pass only knows that something is wrong; this one names the row
+        origin_ns, parts, ordered = _llm_arrivals(path, stamp_type, careful=True)
     if origin_ns is None:
         raise TraceError("no requests after the header", file=path, row=2)
-    offsets = np.concatenate(offsets_ns)
-    earliest = int(offsets.min())
-    if earliest < 0 or np.any(np.diff(offsets) < 0):
-        offsets = np.sort(offsets) - min(earliest, 0)
-    origin_ns += min(earliest, 0)
+    arrivals = np.concatenate(parts)
+    del parts
+    if not ordered:
+        arrivals.sort()
+    if arrivals[0] < 0:  # an unsorted file whose first row was not its earliest
+        origin_ns += int(round(arrivals[0] * 1e9))
+        arrivals -= arrivals[0]
+    if origin_ns % 1000:  # datetime holds microseconds: t = 0 moves back to a whole one
+        arrivals += (origin_ns % 1000) / 1e9
+        origin_ns -= origin_ns % 1000
     start = pd.Timestamp(origin_ns, tz="UTC" if aware else None).to_pydatetime()
-    return _per_request_trace(path.name, "azure_llm", start, offsets / 1e9)
+    return _per_request_trace(path.name, "azure_llm", start, arrivals)
+
+
+class _Malformed(Exception):
+    """The fast pass over a file met bad input (the careful pass then finds and names the row)."""
+
+
+def _llm_arrivals(path: Path, stamp_type: pa.DataType, *, careful: bool) -> tuple[int | None, list[np.ndarray], bool]:
+    """(first timestamp in ns, per-batch arrival seconds after it, whether all are in order).
+
+    The fast pass converts while parsing, on every core; the careful pass reads text on one
+    thread and casts it batch by batch, so the first bad cell's row is known. Work is done
+    per batch, so memory beyond the arrivals themselves stays at a few batches.
+    """
+    parts: list[np.ndarray] = []
+    origin_ns: int | None = None
+    previous_ns, ordered = None, True
+    for start_row, batch in _stream_csv(path, "TIMESTAMP", pa.string() if careful else stamp_type, careful=careful):
+        stamps = batch.column(0)
+        if careful:
+            stamps = _cast_column(stamps, stamp_type, path, start_row, "TIMESTAMP")
+        if stamps.null_count:
+            if not careful:
+                raise _Malformed
+            raise TraceError("missing TIMESTAMP", file=path, row=start_row + _first_true(np.asarray(stamps.is_null())))
+        ns = stamps.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        if not len(ns):
+            continue
+        origin_ns = int(ns[0]) if origin_ns is None else origin_ns
+        ordered = ordered and (previous_ns is None or ns[0] >= previous_ns) and bool(np.all(ns[1:] >= ns[:-1]))
+        previous_ns = ns[-1]
+        parts.append((ns - origin_ns) / 1e9)
+    return origin_ns, parts, ordered
 
 
 def read_request_log(path: PathLike, *, time_column: str | None = None) -> Trace:
@@ -370,8 +401,9 @@ def read_request_log(path: PathLike, *, time_column: str | None = None) -> Trace
     frame, column = _time_frame(path, time_column)
     seconds, start = _seconds(frame, column, path)
     seconds = np.sort(seconds)
-    origin = float(seconds[0]) if start is not None else min(0.0, float(seconds[0]))
-    return _per_request_trace(path.name, "request_log", start, seconds - origin)
+    if start is None:  # relative seconds keep their t = 0 unless some are negative
+        seconds -= min(0.0, float(seconds[0]))
+    return _per_request_trace(path.name, "request_log", start, seconds)
 
 
 def read_rate_series(path: PathLike, *, time_column: str | None = None) -> Trace:
@@ -618,38 +650,52 @@ def _per_request_trace(name: str, fmt: str, start: datetime | None, arrivals_s: 
     if arrivals_s[-1] > MAX_PER_REQUEST_SPAN_S:
         days = arrivals_s[-1] / 86_400
         raise TraceError(f"spans {days:.0f} days; per-request traces may span at most {MAX_PER_REQUEST_SPAN_S / 86_400:.0f}", file=name)
-    bins = (arrivals_s // PER_REQUEST_INTERVAL_S).astype(np.int64)
-    counts = np.bincount(bins, minlength=int(bins[-1]) + 1)
+    intervals = int(arrivals_s[-1] / PER_REQUEST_INTERVAL_S) + 1
+    counts = np.zeros(intervals, dtype=np.int64)
+    for first in range(0, arrivals_s.size, BINCOUNT_SLICE):  # slices keep the temporary small
+        bins = (arrivals_s[first : first + BINCOUNT_SLICE] / PER_REQUEST_INTERVAL_S).astype(np.int64)  # floor, times >= 0
+        counts += np.bincount(bins, minlength=intervals)
     return Trace(name, fmt, start, PER_REQUEST_INTERVAL_S, counts, arrivals_s)
 
 
-def _stream_csv(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """Batches of string columns, each with the file row of its first record (header = row 1)."""
+def _stream_csv(path: Path, column: str, column_type: pa.DataType, *, careful: bool) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """Batches holding `column` as `column_type`, each with the file row of its first record
+    (header = row 1). Every row must have as many fields as the header.
+
+    Not `careful`: any bad row or cell raises `_Malformed`. `careful`: one thread, so a row
+    with the wrong number of fields is reported with its row number.
+    """
     bad_rows: list[tuple[int | None, str]] = []
 
     def on_bad_row(row: Any) -> str:
         bad_rows.append((row.number, row.text))
         return "skip"
 
-    with _reading(path), _open(path) as stream:
-        reader = pacsv.open_csv(
-            stream,
-            read_options=pacsv.ReadOptions(use_threads=False, block_size=STREAM_BLOCK_BYTES),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_bad_row),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=list(columns), column_types={c: pa.string() for c in columns}, strings_can_be_null=True
-            ),
-        )
-        row = 2
-        for batch in reader:
-            if bad_rows:
-                number, text = bad_rows[0]
-                raise TraceError(f"expected {len(columns)} comma-separated fields, got {text[:60]!r}", file=path, row=number)
-            yield row, batch
-            row += batch.num_rows
+    def check_rows() -> None:
+        if bad_rows and not careful:
+            raise _Malformed
         if bad_rows:
             number, text = bad_rows[0]
-            raise TraceError(f"expected {len(columns)} comma-separated fields, got {text[:60]!r}", file=path, row=number)
+            raise TraceError(f"wrong number of comma-separated fields in {text[:60]!r}", file=path, row=number)
+
+    with _reading(path), _open(path) as stream:
+        try:
+            reader = pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(use_threads=not careful, block_size=STREAM_BLOCK_BYTES),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=on_bad_row, ignore_empty_lines=False),
+                convert_options=pacsv.ConvertOptions(include_columns=[column], column_types={column: column_type}, strings_can_be_null=True),
+            )
+            row = 2
+            for batch in reader:
+                check_rows()
+                yield row, batch
+                row += batch.num_rows
+        except pa.ArrowInvalid:
+            if careful:
+                raise
+            raise _Malformed from None
+        check_rows()
 
 
 def _cast_column(values: pa.Array, to: pa.DataType, path: Path, start_row: int, name: str) -> pa.Array:
@@ -692,7 +738,7 @@ def _time_frame(path: Path, time_column: str | None) -> tuple[pd.DataFrame, str]
 
 
 def _seconds(frame: pd.DataFrame, column: str, path: Path) -> tuple[np.ndarray, datetime | None]:
-    """Times in seconds and the calendar time of their origin (None for relative seconds).
+    """Times in seconds after `start`, the calendar time of the earliest (None: relative seconds).
 
     Numbers above 1e11 are epoch milliseconds, above 1e8 epoch seconds, else seconds from
     the start; text is ISO 8601 (naive stays naive).
@@ -715,7 +761,7 @@ def _seconds(frame: pd.DataFrame, column: str, path: Path) -> tuple[np.ndarray, 
             elif seconds.min() <= 1e8:
                 return seconds, None
             origin = float(seconds.min())
-            return seconds, datetime.fromtimestamp(origin, tz=timezone.utc)
+            return seconds - origin, datetime.fromtimestamp(origin, tz=timezone.utc)
         if numbers.notna().any():
             i = _first_true(numbers.isna().to_numpy())
             raise TraceError(f"{column} is not a number: {values.iloc[i]!r}", file=path, row=i + 2)
@@ -727,7 +773,7 @@ def _seconds(frame: pd.DataFrame, column: str, path: Path) -> tuple[np.ndarray, 
             raise TraceError(f"{column} is not a time: {values.iloc[i]!r}", file=path, row=i + 2)
     naive = stamps if stamps.dt.tz is None else stamps.dt.tz_convert("UTC").dt.tz_localize(None)
     ns = naive.to_numpy().astype("datetime64[ns]").astype(np.int64)
-    origin = int(ns.min())
+    origin = int(ns.min()) // 1000 * 1000  # datetime holds microseconds
     start = pd.Timestamp(origin, tz="UTC" if stamps.dt.tz is not None else None).to_pydatetime()
     return (ns - origin) / 1e9, start
 
@@ -788,7 +834,7 @@ class TraceSummary:
         return pd.DataFrame([row])
 
 
-SPARKLINE_WIDTH = 60
+SPARKLINE_WIDTH = 48
 
 
 def summarize(trace: Trace, interval_s: float | None = None) -> TraceSummary:

@@ -50,8 +50,8 @@ class ProfileResult:
     frame: pd.DataFrame
     environment: dict[str, Any]
     path: Path | None = None
-    measured_cells: int = 0
-    kept_cells: int = 0
+    measured_cells: int = 0  # cells this run wrote (an `oom` cell skipped after a smaller OOM counts)
+    kept_cells: int = 0  # cells of this request already finished in the file (--resume)
 
     def to_dict(self) -> dict[str, Any]:
         cells = json.loads(self.frame.to_json(orient="records"))  # NaN -> null
@@ -106,9 +106,8 @@ def run_profile(request: ProfileRequest, progress: Progress | None = None) -> Pr
     spec = request.model
     cells = build_grid(request.devices, request.core_counts, request.batch_sizes)
     todo = missing_cells(cells, finished_keys(store.frame()), spec.name, request.dtype, spec.input_shape_text)
-    kept = len(store.rows)
     progress.begin(len(todo))
-    oom_batch: dict[str, int] = {}  # device label -> smallest batch size that ran out of memory
+    oom_batch = _stored_oom_batches(store, request)  # (kind, device id) -> smallest batch that ran out of memory
     finished: set[int] = set()  # batch sizes finished in the current group
 
     def on_row(row: dict[str, Any]) -> None:
@@ -116,18 +115,30 @@ def run_profile(request: ProfileRequest, progress: Progress | None = None) -> Pr
         finished.add(row["batch_size"])
         progress.cell_finished(row)
         if row["status"] == "oom":
-            oom_batch[device.label] = min(oom_batch.get(device.label, sys.maxsize), row["batch_size"])
+            key = (row["device_kind"], row["device_id"])
+            oom_batch[key] = min(oom_batch.get(key, sys.maxsize), row["batch_size"])
 
     for device, cores in dict.fromkeys((c.device, c.cores) for c in todo):
         group = [c for c in todo if c.device == device and c.cores == cores]
         finished.clear()
-        limit = oom_batch.get(device.label, sys.maxsize)
+        limit = oom_batch.get((device.kind, device.device_id), sys.maxsize)
         _measure_group(request, device, cores, [c for c in group if c.batch_size < limit], progress, on_row)
-        limit = oom_batch.get(device.label, sys.maxsize)
+        limit = oom_batch.get((device.kind, device.device_id), sys.maxsize)
         for cell in group:
             if cell.batch_size not in finished and cell.batch_size >= limit:
                 on_row(_skipped_row(request, cell, limit))
-    return ProfileResult(store.frame(), store.environment, request.out, measured_cells=len(todo), kept_cells=kept)
+    return ProfileResult(store.frame(), store.environment, request.out, measured_cells=len(todo), kept_cells=len(cells) - len(todo))
+
+
+def _stored_oom_batches(store: _Store, request: ProfileRequest) -> dict[tuple[str, str], int]:
+    """On --resume, the out-of-memory batch sizes already in the file still skip larger ones."""
+    spec, oom_batch = request.model, {}
+    for row in store.rows.values():
+        same = (row["model"], row["dtype"], row["input_shape"]) == (spec.name, request.dtype, spec.input_shape_text)
+        if same and row["status"] == "oom":
+            key = (row["device_kind"], row["device_id"])
+            oom_batch[key] = min(oom_batch.get(key, sys.maxsize), int(row["batch_size"]))
+    return oom_batch
 
 
 def _open_store(request: ProfileRequest) -> _Store:

@@ -34,17 +34,24 @@ def _emit(event: str, **payload: Any) -> None:
     sys.stdout.flush()
 
 
-def run_job(job: dict[str, Any]) -> int:
-    """Measure every batch size of the job; return the process exit code."""
-    cores = int(job["cores"])
-    if job["device_kind"] == "cpu" and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, job["cpus"][:cores])
+def confine(cores: int, cpus: list[int] | None) -> Any:
+    """Pin this process to the first `cores` of `cpus` (None: leave affinity alone, e.g. on a
+    GPU) with as many torch threads; returns the torch module, imported only now."""
+    if cpus is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cpus[:cores])
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(cores)
     import torch
 
     torch.set_num_threads(cores)
     torch.set_num_interop_threads(1)
+    return torch
+
+
+def run_job(job: dict[str, Any]) -> int:
+    """Measure every batch size of the job; return the process exit code."""
+    cores = int(job["cores"])
+    torch = confine(cores, job["cpus"] if job["device_kind"] == "cpu" else None)
     spec = ModelSpec.from_dict(job["model"])
     device = "cuda:0" if job["device_kind"] == "cuda" else "cpu"  # the parent sets CUDA_VISIBLE_DEVICES
     try:

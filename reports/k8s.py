@@ -48,7 +48,7 @@ def manifests(plan: dict[str, Any], *, app: str = "themis", image: str = IMAGE) 
         steady = _steady(plan["steps"], j)
         files[f"deployment-{k8s_name(stage['name'])}.yaml"] = deployment(name, stage, steady, image)
         files[f"scaledobject-{k8s_name(stage['name'])}.yaml"] = scaled_object(name, plan["steps"], j, anchor, allocations)
-        patches = resize_steps(name, plan["steps"], j, anchor)
+        patches = resize_steps(plan["steps"], j, anchor)
         files[f"resize-{k8s_name(stage['name'])}.yaml"] = {"deployment": name, "container": CONTAINER, "steps": patches}
         files[f"resize-{k8s_name(stage['name'])}.sh"] = resize_script(name, patches)
     return files
@@ -153,7 +153,7 @@ def replica_windows(steps: list[dict[str, Any]], j: int) -> list[tuple[float, fl
     return [(float(a), float(b), int(r)) for a, b, r in windows]
 
 
-def resize_steps(name: str, steps: list[dict[str, Any]], j: int, anchor: datetime) -> list[dict[str, Any]]:
+def resize_steps(steps: list[dict[str, Any]], j: int, anchor: datetime) -> list[dict[str, Any]]:
     """The steps where running replicas change cores in place (the first group's cores
     differ from the previous step's), with the patch for the pod `resize` subresource."""
     out = []

@@ -54,7 +54,7 @@ def show_trace_summary(summary: Any) -> Callable[[Console], None]:
             f"max {_number(summary.max_rps)} req/s",
         )
         table.add_row("burstiness", f"CV {_number(summary.cv)}  peak/mean {_number(summary.peak_to_mean)}")
-        table.add_row("rate", sparkline(summary.sparkline_rps))
+        table.add_row("rate over time", sparkline(summary.sparkline_rps))
         console.print(table)
 
     return show

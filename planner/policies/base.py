@@ -19,7 +19,7 @@ import numpy as np
 
 from themis.planner import dp
 from themis.planner.latency import LatencyModel
-from themis.planner.queueing import batch_stats_ms, estimate_latency_ms, latency_grid_ms
+from themis.planner.queueing import batch_stats_ms, latency_from_stats_ms, latency_grid_ms
 from themis.planner.serving import Group, Stage, StageAllocation
 
 if TYPE_CHECKING:
@@ -89,6 +89,7 @@ class StageSpace:
         self.cost_per_hour = np.array([options[i].cost_per_hour for i in self.k_option])[:, None] * replicas[None, :]
         self.capacity_rps = replicas[None, :] * (self.k_batch * 1000.0 / self.k_full_ms)[:, None]
         self._grids: dict[int, np.ndarray] = {}
+        self._stats_cache: dict[tuple[str, int, int], tuple[float, float, float]] = {}
 
     @property
     def n_candidates(self) -> int:
@@ -119,9 +120,15 @@ class StageSpace:
 
     def estimate(self, groups: Sequence[Group], batch: int, device: str, load_rps: float) -> tuple[float, float]:
         """(q-latency ms, capacity rps) of any allocation of this stage, heterogeneous or not."""
-        pairs = [(g.replicas, self.options[self.option_of[(device, g.cores)]].service_ms) for g in groups if g.replicas > 0]
-        capacity = sum(r * batch * 1000.0 / s[batch] for r, s in pairs)
-        return estimate_latency_ms(pairs, batch, load_rps, self.quantile), float(capacity)
+        stats = [(g.replicas, *self._stats(device, g.cores, batch)) for g in groups if g.replicas > 0]
+        capacity = sum(r * batch * 1000.0 / full for r, full, _, _ in stats)
+        return latency_from_stats_ms(stats, batch, load_rps, self.quantile), float(capacity)
+
+    def _stats(self, device: str, cores: int, batch: int) -> tuple[float, float, float]:
+        key = (device, cores, batch)
+        if key not in self._stats_cache:
+            self._stats_cache[key] = batch_stats_ms(self.options[self.option_of[(device, cores)]].service_ms, batch)
+        return self._stats_cache[key]
 
 
 # --------------------------------------------------------------------------- per-interval solver
@@ -154,17 +161,31 @@ class IntervalSolver:
         self.log_step = math.log1p(config.load_step)
         self.min_load_rps = 1e-3
         self._masks: dict[tuple[int, Restriction], np.ndarray] = {}
+        self._levels: dict[float, int] = {}
         self._solutions: dict[tuple[int, tuple[Restriction, ...]], tuple[tuple[int, int], ...] | None] = {}
+        self._allocations: dict[tuple[int, tuple[tuple[int, int], ...]], tuple[StageAllocation, ...]] = {}
+        self._estimates: dict[tuple[Any, ...], float] = {}
 
     def level(self, load_rps: float) -> int:
-        return int(math.ceil(math.log(max(load_rps, self.min_load_rps) / self.min_load_rps) / self.log_step - 1e-9))
+        """Index of the smallest grid load >= load_rps."""
+        level = self._levels.get(load_rps)
+        if level is None:
+            level = int(math.ceil(math.log(max(load_rps, self.min_load_rps) / self.min_load_rps) / self.log_step - 1e-9))
+            self._levels[load_rps] = level
+        return level
+
+    def levels(self, loads_rps: np.ndarray) -> np.ndarray:
+        """`level` of many loads at once."""
+        loads = np.maximum(np.asarray(loads_rps, dtype=float), self.min_load_rps)
+        return np.ceil(np.log(loads / self.min_load_rps) / self.log_step - 1e-9).astype(np.int64)
 
     def level_load(self, level: int) -> float:
         return self.min_load_rps * math.exp(level * self.log_step)
 
     def prepare(self, loads_rps: np.ndarray) -> None:
         """Compute the latency grids of every level these loads touch, vectorised."""
-        levels = sorted({self.level(x) for x in np.asarray(loads_rps, dtype=float) if np.isfinite(x)})
+        loads = np.asarray(loads_rps, dtype=float)
+        levels = np.unique(self.levels(loads[np.isfinite(loads)])).tolist()
         base = np.array([self.level_load(lv) for lv in levels])
         for space in self.spaces:
             space.grids(levels, base * space.stage.visit_ratio)
@@ -226,8 +247,29 @@ class IntervalSolver:
         return tuple(out)
 
     def allocations(self, choice: Sequence[tuple[int, int]], load_rps: float) -> tuple[StageAllocation, ...]:
-        """StageAllocations of (candidate, replicas) per stage, estimated at the entrance load."""
-        return tuple(space.allocation(k, r, load_rps * space.stage.visit_ratio) for space, (k, r) in zip(self.spaces, choice))
+        """StageAllocations of (candidate, replicas) per stage, estimated at the entrance load
+        rounded up to its level (so the estimate is never optimistic)."""
+        key = (self.level(load_rps), tuple(choice))
+        if key not in self._allocations:
+            load = self.level_load(key[0])
+            self._allocations[key] = tuple(
+                space.allocation(k, r, load * space.stage.visit_ratio) for space, (k, r) in zip(self.spaces, choice)
+            )
+        return self._allocations[key]
+
+    def describe(self, j: int, groups: tuple[Group, ...], batch: int, device: str, load_rps: float) -> StageAllocation:
+        """Stage j's allocation with its estimate at the entrance load (rounded up to its level)."""
+        level = self.level(load_rps)
+        space = self.spaces[j]
+        return space.describe(groups, batch, device, self.level_load(level) * space.stage.visit_ratio)
+
+    def estimate(self, j: int, groups: tuple[Group, ...], batch: int, device: str, load_rps: float) -> float:
+        """Stage j's estimated q-latency at the entrance load (rounded up), cached."""
+        key = (j, groups, batch, device, self.level(load_rps))
+        if key not in self._estimates:
+            space = self.spaces[j]
+            self._estimates[key] = space.estimate(groups, batch, device, self.level_load(key[4]) * space.stage.visit_ratio)[0]
+        return self._estimates[key]
 
 
 def _pair(flat_index: int, max_replicas: int) -> tuple[int, int]:
@@ -240,32 +282,54 @@ def _pair(flat_index: int, max_replicas: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class Replica:
+class Cohort:
+    """`replicas` replicas of `cores` cores that serve from interval `ready_step` on."""
+
+    replicas: int
     cores: int
     ready_step: int
 
 
-def apply_request(fleet: tuple[Replica, ...], groups: Sequence[Group], step: int, cold_steps: int) -> tuple[Replica, ...]:
+def apply_request(fleet: tuple[Cohort, ...], groups: Sequence[Group], step: int, cold_steps: int) -> tuple[Cohort, ...]:
     """The fleet after requesting `groups` at `step`.
 
     The readiest replicas are kept (removals take the newest); new ones are ready
-    `cold_steps` later. Groups are assigned in the order given to replicas readiest-first,
-    so a policy lists the group meant for running replicas first. Resizes take effect
-    within the interval (resize_s is far below an interval).
+    `cold_steps` later. The largest sizes go to the readiest replicas (as the simulator
+    does: capacity arrives now, new replicas boot at the remaining sizes). Resizes take
+    effect within the interval (resize_s is far below an interval).
     """
+    groups = sorted(groups, key=lambda g: -g.cores)
+    ready_runs: list[list[int]] = []  # [ready_step, count], readiest first
+    for cohort in sorted(fleet, key=lambda x: x.ready_step):
+        if ready_runs and ready_runs[-1][0] == cohort.ready_step:
+            ready_runs[-1][1] += cohort.replicas
+        else:
+            ready_runs.append([cohort.ready_step, cohort.replicas])
+    have = sum(n for _, n in ready_runs)
     wanted = sum(g.replicas for g in groups)
-    kept = sorted(fleet, key=lambda x: x.ready_step)[:wanted]
-    ready_steps = [x.ready_step for x in kept] + [step + cold_steps] * (wanted - len(kept))
-    cores = [g.cores for g in groups for _ in range(g.replicas)]
-    return tuple(Replica(c, t) for c, t in zip(cores, ready_steps))
+    if wanted > have:
+        ready_runs.append([step + cold_steps, wanted - have])
+    out: list[Cohort] = []
+    run = 0
+    for group in groups:
+        need = group.replicas
+        while need > 0:
+            ready_step, count = ready_runs[run]
+            take = min(need, count)
+            out.append(Cohort(take, group.cores, ready_step))
+            need -= take
+            ready_runs[run][1] -= take
+            if ready_runs[run][1] == 0:
+                run += 1
+    return tuple(out)
 
 
-def ready_groups(fleet: tuple[Replica, ...], step: int) -> tuple[Group, ...]:
+def ready_groups(fleet: tuple[Cohort, ...], step: int) -> tuple[Group, ...]:
     """The replicas serving at `step`, grouped by cores (first-seen order)."""
     counts: dict[int, int] = {}
-    for x in fleet:
-        if x.ready_step <= step:
-            counts[x.cores] = counts.get(x.cores, 0) + 1
+    for cohort in fleet:
+        if cohort.ready_step <= step:
+            counts[cohort.cores] = counts.get(cohort.cores, 0) + cohort.replicas
     return tuple(Group(n, c) for c, n in counts.items())
 
 
@@ -308,7 +372,41 @@ class StepContext:
 class PolicyRun:
     allocations: list[tuple[StageAllocation, ...]] = field(default_factory=list)
     infeasible_steps: list[int] = field(default_factory=list)
+    serving: list[tuple[tuple[Group, ...], ...]] = field(default_factory=list)
+    """Per interval and stage, the groups actually serving (delays applied)."""
     state: Any = None
+
+
+class FleetTracker:
+    """Every stage's fleet over time: what was requested, what is serving.
+
+    Re-requesting the same groups leaves a fleet unchanged (`apply_request` is idempotent),
+    and the serving groups only change when a request changes or a cohort becomes ready;
+    both shortcuts keep long horizons cheap.
+    """
+
+    def __init__(self, stages: int, cold_steps: int) -> None:
+        self.cold_steps = cold_steps
+        self.fleets: list[tuple[Cohort, ...]] = [() for _ in range(stages)]
+        self.requested: list[tuple[Group, ...] | None] = [None] * stages
+        self._serving: list[tuple[Group, ...]] = [() for _ in range(stages)]
+        self._settled_from: list[int] = [0] * stages
+
+    def request(self, step: int, allocations: Sequence[StageAllocation]) -> None:
+        for j, alloc in enumerate(allocations):
+            if alloc.groups == self.requested[j]:
+                continue
+            # the opening allocation is provisioned already (COMMON: initial condition)
+            self.fleets[j] = apply_request(self.fleets[j], alloc.groups, step, 0 if step == 0 else self.cold_steps)
+            self.requested[j] = alloc.groups
+            self._settled_from[j] = -1
+
+    def serving(self, step: int) -> tuple[tuple[Group, ...], ...]:
+        for j, fleet in enumerate(self.fleets):
+            if self._settled_from[j] < 0 or step <= self._settled_from[j]:
+                self._serving[j] = ready_groups(fleet, step)
+                self._settled_from[j] = max((c.ready_step for c in fleet), default=0)
+        return tuple(self._serving)
 
 
 def run_policy(
@@ -324,15 +422,16 @@ def run_policy(
     cold_steps = int(math.ceil(config.cold_start_s / config.interval_s - 1e-9))
     hold = max(1, int(math.ceil(config.scale_down_delay_s / config.interval_s - 1e-9)))
     held = _running_max(loads, hold)
-    fleets: list[tuple[Replica, ...]] = [() for _ in setup.solver.spaces]
+    fleet = FleetTracker(len(setup.solver.spaces), cold_steps)
     run = PolicyRun()
     current = None
+    ready = fleet.serving(0)
     for i in range(len(loads)):
         ctx = StepContext(
             step=i,
             load_rps=float(loads[i]),
             held_load_rps=float(held[i]),
-            ready=tuple(ready_groups(f, i) for f in fleets),
+            ready=ready,
             current=current,
             solver=setup.solver,
             config=config,
@@ -340,8 +439,10 @@ def run_policy(
             future_peaks_rps=setup.actual_peaks_rps[i:] if offline and setup.actual_peaks_rps is not None else None,
         )
         allocs, state = decide(ctx, state)
-        # the opening allocation is provisioned already (COMMON: initial condition)
-        fleets = [apply_request(f, a.groups, i, 0 if i == 0 else cold_steps) for f, a in zip(fleets, allocs)]
+        fleet.request(i, allocs)
+        run.serving.append(fleet.serving(i))
+        if i + 1 < len(loads):
+            ready = fleet.serving(i + 1)
         if sum(a.est_latency_ms for a in allocs) > config.slo_ms + 1e-9:
             run.infeasible_steps.append(i)
         run.allocations.append(allocs)
@@ -362,11 +463,11 @@ def effective_allocations(
     allocations: Sequence[tuple[StageAllocation, ...]], cold_steps: int
 ) -> list[tuple[tuple[Group, ...], ...]]:
     """Per interval and stage, the groups actually serving once delays are applied."""
-    fleets: list[tuple[Replica, ...]] = [() for _ in allocations[0]] if allocations else []
+    fleet = FleetTracker(len(allocations[0]) if allocations else 0, cold_steps)
     out = []
     for i, allocs in enumerate(allocations):
-        fleets = [apply_request(f, a.groups, i, 0 if i == 0 else cold_steps) for f, a in zip(fleets, allocs)]
-        out.append(tuple(ready_groups(f, i) for f in fleets))
+        fleet.request(i, allocs)
+        out.append(fleet.serving(i))
     return out
 
 

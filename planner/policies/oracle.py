@@ -35,5 +35,5 @@ def decide(ctx: StepContext, state: dict[str, Any]) -> tuple[tuple[StageAllocati
         smallest = min(o.cores for o in space.options if o.device == alloc.device)
         (group,) = alloc.groups
         groups = (Group(wanted, smallest),) if group.cores == smallest else (group, Group(extra, smallest))
-        out.append(space.describe(groups, alloc.batch, alloc.device, float(window[0]) * space.stage.visit_ratio))
+        out.append(ctx.solver.describe(j, groups, alloc.batch, alloc.device, float(window[0])))
     return tuple(out), state

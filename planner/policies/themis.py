@@ -8,7 +8,7 @@ replicas, batch) for the forecast load, held over the scale-down window.
 - Otherwise (a surge: H needs replicas that are not running), it solves a *vertical* DP
   with the serving replicas frozen: the cheapest cores (up to the node's limit) and batch
   that carry this interval's load now, and it starts H's extra replicas alongside (a
-  second group, listed after the running one). Once they are ready and the load has
+  second group; the larger size goes to the running replicas). Once they are ready and the load has
   settled, H fits the serving replicas and the extra cores are released.
 
 Between intervals the surge rule (`surge_rules`) tells a runtime controller how many cores
@@ -58,8 +58,9 @@ def decide(ctx: StepContext, state: dict[str, Any]) -> tuple[tuple[StageAllocati
         if fast.device != alloc.device:  # cannot mix devices in one stage: boot H outright
             out.append(alloc)
             continue
-        groups = fast.groups + (Group(alloc.replicas - ready[j], alloc.groups[0].cores),)
-        out.append(space.describe(groups, fast.batch, fast.device, ctx.load_rps * space.stage.visit_ratio))
+        running, extra = fast.groups[0], Group(alloc.replicas - ready[j], alloc.groups[0].cores)
+        groups = (Group(running.replicas + extra.replicas, running.cores),) if running.cores == extra.cores else (running, extra)
+        out.append(solver.describe(j, groups, fast.batch, fast.device, ctx.load_rps))
     state = {"surges": state["surges"] + [ctx.step]}
     return tuple(out), state
 
@@ -97,30 +98,28 @@ def surge_rules(allocations: Sequence[tuple[StageAllocation, ...]], spaces: Sequ
 def _levels(space: Any, replicas: int, batch: int, device: str, budget_ms: float) -> list[dict[str, Any]]:
     """Smallest cores for increasing loads: keep a core count only if it carries more load
     than every smaller one (tables are not monotone in cores)."""
-    fractions = np.linspace(0.0, 1.0, 1001)[1:]
     levels: list[dict[str, Any]] = []
     best = 0.0
     for option in sorted((o for o in space.options if o.device == device), key=lambda o: o.cores):
-        s = option.service_ms
-        full = s[batch]
-        capacity = replicas * batch * 1000.0 / full
-        grid = latency_grid_ms(
-            capacity * fractions,
-            np.array([full]),
-            np.array([np.max(s[1 : batch + 1])]),
-            np.array([np.max(s[1 : batch + 1] / np.arange(1, batch + 1))]),
-            np.array([float(batch)]),
-            replicas,
-            space.quantile,
-        )[:, 0, replicas - 1]
-        # the load just below the first failing fraction is safe (latency rises with load;
-        # at full capacity the estimate is infinite, so some fraction always fails)
-        failing = np.flatnonzero(~(grid <= budget_ms))
-        if failing[0] == 0:
-            continue
-        top = fractions[failing[0] - 1]
-        max_rps = float(capacity * top)
+        max_rps = _max_load_rps(option.service_ms, replicas, batch, budget_ms, space.quantile)
         if max_rps > best:
             levels.append({"max_rps": round(max_rps, 6), "cores": option.cores})
             best = max_rps
     return levels
+
+
+def _max_load_rps(service_ms: np.ndarray, replicas: int, batch: int, budget_ms: float, quantile: float) -> float:
+    """The largest load (to 1e-4 of capacity, rounded down) whose estimate meets the budget:
+    a coarse then a fine grid (latency rises with load; at capacity it is infinite)."""
+    s = service_ms[1 : batch + 1]
+    stats = (np.array([s[-1]]), np.array([s.max()]), np.array([np.max(s / np.arange(1, batch + 1))]), np.array([float(batch)]))
+    capacity = replicas * batch * 1000.0 / s[-1]
+    low, width = 0.0, 1.0
+    for _ in range(2):
+        fractions = low + width * np.arange(1, 101) / 100.0
+        latency = latency_grid_ms(capacity * fractions, *stats, replicas, quantile)[:, 0, replicas - 1]
+        failing = np.flatnonzero(~(latency <= budget_ms))
+        first = failing[0] if failing.size else 100
+        low = low + width * first / 100.0
+        width /= 100.0
+    return float(capacity * low)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from themis.cli.app import app
 
 from conftest import GOLDEN_PROFILES
@@ -11,6 +13,7 @@ from conftest import GOLDEN_PROFILES
 PROFILE = str(GOLDEN_PROFILES / "resnet18_cpu.parquet")
 
 
+@pytest.mark.slow  # plans a whole day of per-minute intervals
 def test_compare_json_has_every_policy(cli_runner, functions_2019_path):
     args = ["compare", "--trace", str(functions_2019_path), "--top", "1", "--profile", PROFILE, "--slo", "300ms",
             "--scale", "0.2", "--policies", "themis,horizontal,hpa", "--max-cores-per-replica", "4", "--json"]

@@ -141,3 +141,18 @@ def test_resume_after_a_killed_run_measures_only_the_missing_cells(tmp_path: Pat
     assert sorted(after.batch_size) == [1, 2, 4, 8, 16, 32] and (after.status == "ok").all()
     kept = after[after.batch_size.isin(before.batch_size)].reset_index(drop=True)
     assert kept.equals(before.reset_index(drop=True))  # finished cells were not measured again
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_finished_cells_and_says_how_to_resume(tmp_path: Path) -> None:
+    out = tmp_path / "mlp.parquet"
+    args = ["profile", "mlp", "--cores", "1", "--batch-sizes", "1,2,4,8,16,32", "--min-samples", "3000", "--budget-s", "0.01", "--out", str(out)]
+    process = subprocess.Popen([*THEMIS, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline and not (out.exists() and pq.read_metadata(out).num_rows >= 1):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "--resume" in stderr and "Traceback" not in stderr
+    assert 1 <= len(read_profile(out)) < 6

@@ -8,7 +8,7 @@ import pytest
 from plan_support import golden_model
 
 from themis.planner.plan import PlanConfig, plan
-from themis.planner.policies.base import Replica, Restriction, apply_request, ready_groups
+from themis.planner.policies.base import Cohort, Restriction, apply_request, ready_groups
 from themis.planner.serving import Group, Stage
 from themis.planner.traces import Trace
 
@@ -39,7 +39,7 @@ def test_fleet_keeps_the_readiest_and_boots_the_new() -> None:
     assert ready_groups(fleet, 4) == (Group(2, 8),)  # running ones resized at once
     assert ready_groups(fleet, 6) == (Group(2, 8), Group(3, 1))  # the new ones after a cold start
     fleet = apply_request(fleet, [Group(1, 4)], step=7, cold_steps=2)
-    assert fleet == (Replica(4, 0),)  # removals take the newest
+    assert fleet == (Cohort(1, 4, 0),)  # removals take the newest
 
 
 def test_themis_absorbs_a_surge_vertically_then_repacks_horizontally() -> None:

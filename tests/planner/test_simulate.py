@@ -188,3 +188,24 @@ def test_surge_controller_agrees_with_simpy_and_resizes_on_a_surge():
     plain = simulate_tables(arrivals, ScheduleController(schedule), tables, config)
     assert ours.scale_actions >= 1
     assert ours.violations < plain.violations
+
+
+def test_sampled_service_follows_the_measured_percentiles():
+    # one idle replica, requests far apart: every latency is one batch-of-1 service time
+    from conftest import GOLDEN_PROFILES
+
+    from themis.planner.latency import load_latency_models
+    from themis.planner.simulate import simulate
+
+    model = load_latency_models([GOLDEN_PROFILES / "resnet18_cpu.parquet"])["resnet18"]
+    arrivals = np.arange(20_000) * 10.0
+    schedule = make_schedule([(0.0, float(arrivals[-1]) + 10.0, [([(1, 1)], 1)])])
+    schedule.stages = (Stage("resnet18", "resnet18"),)
+    config = SimConfig(slo_ms=1e9, service="sampled", seed=5)
+    result = simulate(arrivals, schedule, {"resnet18": model}, config)
+    lat = result.latencies_ms
+    assert np.percentile(lat, 50) == pytest.approx(model.percentile_ms(1, 1, 50), rel=0.02)
+    assert np.percentile(lat, 95) == pytest.approx(model.percentile_ms(1, 1, 95), rel=0.05)
+    assert lat.max() <= model.percentile_ms(1, 1, 99) * (1 + 1e-9)  # float rounding at t ~ 2e5 s
+    median = simulate(arrivals, schedule, {"resnet18": model}, SimConfig(slo_ms=1e9)).latencies_ms
+    np.testing.assert_allclose(median, model.predict_ms(1, 1), rtol=1e-9)

@@ -251,4 +251,14 @@ def test_summary_of_a_per_minute_trace(functions_2019_path) -> None:
     assert summary.p99_rps == pytest.approx(np.percentile(rates, 99))
     assert summary.cv == pytest.approx(rates.std() / rates.mean())
     assert summary.peak_to_mean == pytest.approx(rates.max() / rates.mean())
-    assert len(summary.sparkline_rps) == 60
+    assert len(summary.sparkline_rps) == 48
+
+
+def test_llm_rows_out_of_order_give_the_same_trace(llm_trace_path, tmp_path) -> None:
+    shuffled = pd.read_csv(llm_trace_path).sample(frac=1.0, random_state=1)
+    path = tmp_path / "shuffled.csv"
+    shuffled.to_csv(path, index=False)
+    original, trace = load_trace(llm_trace_path), load_trace(path)
+    assert trace.start == original.start  # the earliest timestamp, not the first row
+    np.testing.assert_allclose(trace.arrivals_s, original.arrivals_s, atol=1e-6)
+    np.testing.assert_array_equal(trace.counts, original.counts)

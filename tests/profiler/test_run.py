@@ -118,3 +118,15 @@ def test_bad_outputs_fail_before_measuring(tmp_path: Path) -> None:
 def test_a_factory_that_fails_to_build_is_a_load_error(tmp_path: Path, factory_dir: Path) -> None:
     with pytest.raises(ModelLoadError, match="not a torch.nn.Module"):
         run_profile(_request("hungry_models:not_a_module", tmp_path / "x.parquet", shape=(8,), cores=[1]))
+
+
+@pytest.mark.slow
+def test_resume_remembers_an_out_of_memory_batch(tmp_path: Path, factory_dir: Path) -> None:
+    out = tmp_path / "hungry.parquet"
+    run_profile(_request("hungry_models:hungry", out, batch_sizes=(1, 4), cores=[1], shape=(8,)))
+    result = run_profile(_request("hungry_models:hungry", out, batch_sizes=(1, 4, 8), shape=(8,), resume=True))
+    status = {(r.cores, r.batch_size): r.error for r in result.frame.itertuples() if r.status == "oom"}
+    assert status[(1, 8)].startswith("skipped") and "alloc" in status[(1, 4)]
+    if 2 in CORES:
+        assert status[(2, 4)].startswith("skipped") and status[(2, 8)].startswith("skipped")
+    assert result.kept_cells == 2

@@ -1,0 +1,132 @@
+"""Load a synthetic 17-million-row trace in the Azure LLM 2024 layout: themis `load_trace`
+(pyarrow streaming, memory bounded) against plain `pandas.read_csv` of the same file.
+
+Each load runs in its own subprocess so its peak RSS (`ru_maxrss`) is its own; the table
+gives medians over REPEATS runs. The file is generated once into /tmp (not the repo).
+
+    python benchmarks/bench_traces.py            # 17,000,000 rows (the requirement)
+    python benchmarks/bench_traces.py --rows 2e6 # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import markdown_table, record  # noqa: E402
+
+ROWS = 17_000_000
+REPEATS = 3
+WEEK_S = 7 * 86_400
+START_US = 1_715_299_200_000_000  # 2024-05-10 00:00:00 UTC, the 2024 release's first day
+CHUNK_ROWS = 1_000_000
+
+LOADERS = {
+    "themis load_trace": "from themis.planner.traces import load_trace\nresult = load_trace(path)\nrows = result.requests",
+    "pandas.read_csv": "import pandas as pd\nresult = pd.read_csv(path)\nrows = len(result)",
+    "pandas.read_csv + to_datetime": (
+        "import pandas as pd\nresult = pd.read_csv(path)\n"
+        "result['TIMESTAMP'] = pd.to_datetime(result['TIMESTAMP'], format='ISO8601')\nrows = len(result)"
+    ),
+}
+
+CHILD = """
+import json, resource, sys, time
+path = sys.argv[1]
+{imports}
+baseline_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+started = time.perf_counter()
+{body}
+seconds = time.perf_counter() - started
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"seconds": seconds, "peak_mb": peak_mb, "baseline_mb": baseline_mb, "rows": int(rows)}}))
+"""
+
+
+def generate(path: Path, rows: int, seed: int = 0) -> None:
+    """Write `rows` requests over one week: sorted Poisson arrivals, 2024 timestamps with +00:00."""
+    rng = np.random.default_rng(seed)
+    mean_gap_us = WEEK_S * 1e6 / rows
+    clock_us = 0.0
+    with open(path, "wb") as sink:
+        sink.write(b"TIMESTAMP,ContextTokens,GeneratedTokens\n")
+        for first in range(0, rows, CHUNK_ROWS):
+            n = min(CHUNK_ROWS, rows - first)
+            offsets = clock_us + np.cumsum(rng.exponential(mean_gap_us, n))
+            clock_us = float(offsets[-1])
+            stamps = pa.array(START_US + offsets.astype(np.int64), pa.timestamp("us"))
+            table = pa.table(
+                {
+                    "TIMESTAMP": pc.strftime(stamps, format="%Y-%m-%d %H:%M:%S+00:00"),
+                    "ContextTokens": rng.integers(1, 8_000, n),
+                    "GeneratedTokens": rng.integers(1, 1_000, n),
+                }
+            )
+            pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="none"))
+
+
+def measure(loader: str, path: Path) -> dict[str, float]:
+    imports = "import pandas, pyarrow, numpy" if "themis" not in loader else "import pandas, pyarrow, numpy, themis.planner.traces"
+    script = CHILD.format(imports=imports, body=LOADERS[loader])
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=float, default=ROWS)
+    parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--keep", action="store_true", help="keep the generated file in /tmp")
+    args = parser.parse_args()
+    rows = int(args.rows)
+    path = Path(tempfile.gettempdir()) / f"themis_bench_llm2024_{rows}.csv"
+    if not path.exists():
+        started = time.perf_counter()
+        generate(path, rows)
+        print(f"generated {path} ({path.stat().st_size / 1e6:,.0f} MB) in {time.perf_counter() - started:.1f} s", flush=True)
+    size_mb = path.stat().st_size / 1e6
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in LOADERS}
+    for repeat in range(args.repeats):
+        for name in LOADERS:  # interleaved, so background load hits every loader alike
+            results[name].append(measure(name, path))
+            print(f"  run {repeat + 1}: {name}: {results[name][-1]}", flush=True)
+    base = results["pandas.read_csv"]
+    base_s = statistics.median(r["seconds"] for r in base)
+    base_mb = statistics.median(r["peak_mb"] - r["baseline_mb"] for r in base)
+    table = []
+    for name, runs in results.items():
+        seconds = statistics.median(r["seconds"] for r in runs)
+        peak = statistics.median(r["peak_mb"] for r in runs)
+        growth = statistics.median(r["peak_mb"] - r["baseline_mb"] for r in runs)
+        table.append(
+            [name, f"{runs[0]['rows']:,}", f"{seconds:.1f}", f"{seconds / base_s:.2f}", f"{peak:,.0f}", f"{growth:,.0f}", f"{growth / base_mb:.2f}"]
+        )
+    headers = ["loader", "rows", "load s (median)", "time vs pandas", "peak RSS MB", "RSS growth MB", "memory vs pandas"]
+    markdown = markdown_table(headers, table)
+    notes = (
+        f"\n\nFile: {rows:,} rows, {size_mb:,.0f} MB, Azure LLM 2024 layout (`TIMESTAMP` with `+00:00`, "
+        f"`ContextTokens`, `GeneratedTokens`), one week of Poisson arrivals. {args.repeats} runs per loader, "
+        "each in a fresh subprocess; RSS growth = peak RSS minus RSS after imports. `load_trace` returns exact "
+        "arrival times (float64 s) plus 1 s counts and validates every row; plain `read_csv` leaves the "
+        "timestamps as text, `+ to_datetime` parses them as `load_trace` must."
+    )
+    print(markdown + notes)
+    record("traces", f"Trace loading: {rows:,}-row Azure LLM 2024 layout", markdown + notes)
+    if not args.keep:
+        path.unlink()
+
+
+if __name__ == "__main__":
+    main()
