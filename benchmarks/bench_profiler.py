@@ -12,6 +12,7 @@ Run: `.venv/bin/python benchmarks/bench_profiler.py` (add `--quick` to skip the 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from _results import markdown_table, record
 from themis.profiler.devices import available_cpus
 from themis.profiler.measure import Budget, CellRecord, measure_cell
 from themis.profiler.models import load_model, resolve_model
+from themis.profiler.table import read_profile
 from themis.profiler.worker import confine
 
 CASES = [("small_cnn", 8), ("mobilenet_v2", 1), ("resnet18", 1)]
@@ -87,8 +89,6 @@ def default_grid_wall_s() -> tuple[float, int]:
         subprocess.run([sys.executable, "-c", "from themis.cli.app import main; main()", "profile", "resnet18", "--out", str(out)],
                        check=True, stdout=subprocess.DEVNULL)
         wall_s = time.perf_counter() - started
-        from themis.profiler.table import read_profile
-
         return wall_s, len(read_profile(out))
 
 
@@ -111,5 +111,9 @@ elif __name__ == "__main__":
             f"batch sizes 1-32, budget 1 s, 10 samples min per cell): **{wall_s:.0f} s** wall for {cells} cells."
         )
         print(f"default resnet18 grid: {wall_s:.1f} s, {cells} cells")
-    body += "\n\nThe 2-vCPU machine was shared with three other engineers' test runs while this ran, so absolute latencies are noisy (2-core cells most)."
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    body += (
+        f"\n\nThe 2-vCPU machine was shared with three other engineers' test runs while this ran (load average {load} "
+        "at the end), so absolute latencies are noisy, 2-core cells most; the paired ratios cancel most of it."
+    )
     record("profiler", "Profiler: overhead against a bare torch loop, default grid wall time", body)

@@ -88,6 +88,7 @@ def root(
 # --- command registration (one line per command module) ---
 from themis.cli import models as _models  # noqa: E402
 from themis.cli import profile as _profile  # noqa: E402
+from themis.cli import profile_fit as _profile_fit  # noqa: E402
 from themis.cli import simulate as _simulate  # noqa: E402
 from themis.cli import compare as _compare  # noqa: E402
 from themis.cli import plan as _plan  # noqa: E402
@@ -99,6 +100,7 @@ from themis.cli import forecast as _forecast  # noqa: E402
 
 app.command("models")(_models.models)
 app.add_typer(_profile.profile_app, name="profile")
+_profile.profile_app.command("fit")(_profile_fit.fit)
 app.command("simulate")(_simulate.simulate)
 app.command("compare")(_compare.compare)
 app.command("plan")(_plan.plan)

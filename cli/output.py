@@ -7,6 +7,8 @@ A result is any object with `to_dict()` (the JSON contract) and, for CSV/Parquet
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,7 +26,10 @@ class Result(Protocol):
 JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON on stdout (nothing else).")
 OUT_OPTION = typer.Option(None, "--out", help="Also write the result to FILE (.json, .csv or .parquet, by suffix).")
 
-console = Console(width=None)
+PIPE_WIDTH = 120
+"""Tables printed into a pipe or a CI log are laid out this wide (rich's default is 80)."""
+
+console = Console(width=None if sys.stdout.isatty() else max(PIPE_WIDTH, int(os.environ.get("COLUMNS") or 0)))
 err_console = Console(stderr=True)
 
 
