@@ -119,8 +119,9 @@ def main() -> None:
         f"\n\nFile: {rows:,} rows, {size_mb:,.0f} MB, Azure LLM 2024 layout (`TIMESTAMP` with `+00:00`, "
         f"`ContextTokens`, `GeneratedTokens`), one week of Poisson arrivals. {args.repeats} runs per loader, "
         "each in a fresh subprocess; RSS growth = peak RSS minus RSS after imports. `load_trace` returns exact "
-        "arrival times (float64 s) plus 1 s counts and validates every row; plain `read_csv` leaves the "
-        "timestamps as text, `+ to_datetime` parses them as `load_trace` must."
+        "arrival times (float64 s, 136 MB of its growth at 17M rows) plus 1 s counts, parses every timestamp and "
+        "checks every row's field count; plain `read_csv` leaves the timestamps as text, `+ to_datetime` parses "
+        "them as `load_trace` must. Streaming batches of 4 MB keep the rest of `load_trace`'s memory fixed."
     )
     print(markdown + notes)
     record("traces", f"Trace loading: {rows:,}-row Azure LLM 2024 layout", markdown + notes)

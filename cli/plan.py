@@ -9,10 +9,8 @@ import typer
 from themis.cli import output
 from themis.cli.options import parse_duration_ms, parse_duration_s, parse_int_list, parse_prices
 from themis.planner.errors import PlanInputError
-from themis.planner.pipeline import load_pipeline, stages_from_profiles
-from themis.planner.plan import POLICIES, PlanConfig
-from themis.planner.plan import plan as run_plan
-from themis.planner.traces import load_trace
+
+POLICIES = ("themis", "horizontal", "vertical", "static", "oracle")  # = themis.planner.plan.POLICIES (tested)
 
 
 def plan(
@@ -52,6 +50,12 @@ def plan(
       themis plan --trace azure_llm.csv --pipeline examples/pipeline.yaml --slo 1s --policy oracle --json
       themis plan --trace azure_llm.csv --profile resnet18.parquet --slo 400ms --k8s manifests/ --out plan.json
     """
+    from themis.planner.pipeline import load_pipeline, stages_from_profiles
+    from themis.planner.plan import PlanConfig
+    from themis.planner.plan import plan as run_plan
+    from themis.planner.traces import load_trace
+    from themis.reports.plan_tables import show_plan
+
     if (pipeline is None) == (not profile):
         raise PlanInputError("give either --profile or --pipeline", option="--profile")
     if scale <= 0:
@@ -83,6 +87,4 @@ def plan(
 
         written = write_manifests(data, k8s)
         output.err_console.print(f"wrote {len(written)} Kubernetes files to {k8s}")
-    from themis.reports.plan_tables import show_plan
-
     output.render(result, as_json=as_json, out=out, show=lambda console: show_plan(data, console), exit_code=result.exit_code)

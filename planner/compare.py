@@ -24,10 +24,10 @@ from themis.planner.plan import POLICIES as PLANNED_POLICIES
 from themis.planner.plan import PlanConfig, PlanResult, plan
 from themis.planner.policies.hpa import HpaConfig
 from themis.planner.serving import Schedule
+from themis.planner.traces import Trace
 
 if TYPE_CHECKING:
     from themis.planner.simulate import SimulationResult
-from themis.planner.traces import Trace
 
 POLICIES = ("themis", "horizontal", "vertical", "hpa", "static", "oracle")
 RATIO_KEYS = ("violations", "p99_ms", "core_seconds", "cost", "scale_actions")

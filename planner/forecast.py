@@ -16,8 +16,8 @@ Methods (`METHODS`):
 - `holt_winters`: statsmodels' additive damped-trend exponential smoothing, with additive
   seasonality once two seasons of history exist; parameters are re-fitted on the history
   at `refit_points` and run forward with fixed parameters in between.
-- `lstm`: a one-layer LSTM over the last `LSTM_LOOKBACK` peaks (torch, optional), re-fitted
-  at the same points.
+- `lstm`: a one-layer LSTM over the last `LSTM_LOOKBACK` peaks (torch, optional, imported
+  only here), trained for `LSTM_EPOCHS` full-batch epochs at sparser re-fit points.
 - `auto`: at each t, the forecast of whichever candidate (`AUTO_CANDIDATES`) had the lowest
   asymmetric loss (under-prediction weighted `UNDER_WEIGHT` times over-prediction) over the
   last `AUTO_WINDOW_S` seconds of intervals already seen.
@@ -51,7 +51,8 @@ EWMA_Z = 2.0
 UNDER_WEIGHT = 4.0
 AUTO_WINDOW_S = 3600.0
 MIN_FIT_HISTORY = 10
-"""Intervals of history before `holt_winters`/`lstm` fit a model (the previous peak until then)."""
+"""Intervals of history before `holt_winters` fits a model (the previous peak until then; the
+LSTM waits for 3 x `LSTM_LOOKBACK`)."""
 REFIT_MIN_STEP = 24
 LSTM_LOOKBACK = 12
 LSTM_HIDDEN = 16
@@ -96,7 +97,9 @@ def refit_points(n: int, *, first: int = MIN_FIT_HISTORY, min_step: int = REFIT_
 
 
 def _last(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:
-    return np.concatenate([[np.nan], y[:-1]])
+    out = np.full(len(y), np.nan)
+    out[1:] = y[:-1]
+    return out
 
 
 def _moving_max(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:
@@ -115,7 +118,8 @@ def _ewma(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:
 def _seasonal_naive(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:
     lag = max(1, round(season_s / interval_s))
     out = _last(y, interval_s, season_s)
-    out[lag:] = y[:-lag] if lag < len(y) else out[lag:]
+    if lag < len(y):
+        out[lag:] = y[:-lag]
     return out
 
 

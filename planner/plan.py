@@ -152,7 +152,7 @@ def plan(
     offline = bool(module.OFFLINE)
     planning = peaks if policy == "oracle" else forecast * config.headroom
     solver.prepare(np.r_[planning, peaks * config.headroom])
-    setup = PolicySetup(solver, config, planning, peaks if offline else None)
+    setup = PolicySetup(solver, config, planning, peaks if offline else None, peaks)
     run = run_policy(module.decide, module.initial_state(setup), setup, offline=offline)
     steps = [
         Step(i * config.interval_s, (i + 1) * config.interval_s, float(peaks[i] if offline else forecast[i]), allocs)
@@ -218,8 +218,10 @@ def _peaks(trace: Trace, config: PlanConfig) -> np.ndarray:
 
 
 def _forecast(peaks: np.ndarray, config: PlanConfig) -> np.ndarray:
-    from themis.planner.forecast import forecast_peaks
+    from themis.planner.forecast import METHODS, forecast_peaks
 
+    if config.forecast not in METHODS:
+        raise PlanInputError(f"unknown method {config.forecast!r}; use one of {', '.join(METHODS)}", option="--forecast")
     return np.asarray(forecast_peaks(peaks, config.forecast, interval_s=config.interval_s), dtype=float)
 
 

@@ -80,15 +80,12 @@ def latency_grid_ms(
     with np.errstate(divide="ignore", invalid="ignore"):
         theta = n / d_s[:, None] - lam[..., None] / batch[:, None]
         wait_s = np.maximum(0.0, np.log(np.maximum(c_queue, 1e-300) / tail)) / theta
-    busy_latency = 2.0 * max_ms[:, None] + 1000.0 * wait_s
+    with np.errstate(divide="ignore", invalid="ignore"):
+        residual = max_ms[:, None] * (1.0 - np.power(np.minimum(tail / p_busy, 1.0), 1.0 / n))
+    busy_latency = max_ms[:, None] + residual + 1000.0 * wait_s
     latency = np.where(p_busy <= tail, max_ms[:, None], busy_latency)
     capacity = n * (batch / d_s)[:, None]
     return np.where(lam[..., None] < capacity, latency, np.inf)
-
-
-def capacity_rps(groups: Sequence[tuple[int, float]], batch: int) -> float:
-    """Full-batch throughput of groups given as (replicas, s(B) ms)."""
-    return float(sum(r * batch * 1000.0 / s for r, s in groups if r > 0))
 
 
 def erlang_c(servers: int, offered: float) -> float:
@@ -133,10 +130,12 @@ def latency_from_stats_ms(
     if load_rps <= 0:
         return s_max
     tail = 1.0 - quantile
-    if erlang_c(c, load_rps * c / mu_low) <= tail:
+    p_busy = erlang_c(c, load_rps * c / mu_low)
+    if p_busy <= tail:
         return s_max
+    residual = s_max * (1.0 - (tail / p_busy) ** (1.0 / c))
     d_s = c * batch / mu_full
     c_queue = erlang_c(c, load_rps * d_s / batch)
     theta = c / d_s - load_rps / batch
     wait_s = max(0.0, np.log(max(c_queue, 1e-300) / tail)) / theta
-    return 2.0 * s_max + 1000.0 * wait_s
+    return s_max + residual + 1000.0 * wait_s

@@ -347,6 +347,8 @@ class PolicySetup:
     an element only from its own interval on."""
     actual_peaks_rps: np.ndarray | None
     """The trace's real peaks: offline policies (static, oracle) only."""
+    observed_peaks_rps: np.ndarray
+    """The same peaks, handed to each interval's context only from the past (`observed_rps`)."""
 
 
 @dataclass(frozen=True)
@@ -358,6 +360,9 @@ class StepContext:
     """Planning load of this interval (forecast x headroom)."""
     held_load_rps: float
     """Max planning load over the scale-down window: capacity is not released before."""
+    observed_rps: float
+    """The real peak of the previous interval (x headroom): past data, so online policies may
+    react to it (interval 0: its own opening peak, the initial condition)."""
     ready: tuple[tuple[Group, ...], ...]
     """Per stage, replicas serving at the start of the interval."""
     current: tuple[StageAllocation, ...] | None
@@ -422,6 +427,8 @@ def run_policy(
     cold_steps = int(math.ceil(config.cold_start_s / config.interval_s - 1e-9))
     hold = max(1, int(math.ceil(config.scale_down_delay_s / config.interval_s - 1e-9)))
     held = _running_max(loads, hold)
+    peaks = setup.observed_peaks_rps
+    observed = np.r_[peaks[:1], peaks[:-1]] * config.headroom
     fleet = FleetTracker(len(setup.solver.spaces), cold_steps)
     run = PolicyRun()
     current = None
@@ -431,6 +438,7 @@ def run_policy(
             step=i,
             load_rps=float(loads[i]),
             held_load_rps=float(held[i]),
+            observed_rps=float(observed[i]),
             ready=ready,
             current=current,
             solver=setup.solver,
@@ -457,18 +465,6 @@ def _running_max(values: np.ndarray, window: int) -> np.ndarray:
 
     padded = np.r_[np.full(window - 1, -np.inf), np.asarray(values, dtype=float)]
     return sliding_window_view(padded, window).max(axis=1)
-
-
-def effective_allocations(
-    allocations: Sequence[tuple[StageAllocation, ...]], cold_steps: int
-) -> list[tuple[tuple[Group, ...], ...]]:
-    """Per interval and stage, the groups actually serving once delays are applied."""
-    fleet = FleetTracker(len(allocations[0]) if allocations else 0, cold_steps)
-    out = []
-    for i, allocs in enumerate(allocations):
-        fleet.request(i, allocs)
-        out.append(fleet.serving(i))
-    return out
 
 
 def choose(ctx: StepContext, load_rps: float, rules: Sequence[Restriction] | None = None) -> tuple[StageAllocation, ...]:

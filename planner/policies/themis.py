@@ -1,15 +1,16 @@
 """`themis`: the two-stage joint horizontal/vertical policy (Razavi et al., 2024).
 
 Every interval it computes the horizontal optimum H: the cheapest allocation (any cores,
-replicas, batch) for the forecast load, held over the scale-down window.
+replicas, batch) for the forecast load or the peak just observed, whichever is higher,
+held over the scale-down window.
 
 - If H fits on the replicas already serving, it moves there at once: more or fewer cores
   per replica are in-place resizes, surplus replicas are released.
 - Otherwise (a surge: H needs replicas that are not running), it solves a *vertical* DP
   with the serving replicas frozen: the cheapest cores (up to the node's limit) and batch
   that carry this interval's load now, and it starts H's extra replicas alongside (a
-  second group; the larger size goes to the running replicas). Once they are ready and the load has
-  settled, H fits the serving replicas and the extra cores are released.
+  second group; the larger size goes to the running replicas). Once they are ready and
+  the load has settled, H fits the serving replicas and the extra cores are released.
 
 Between intervals the surge rule (`surge_rules`) tells a runtime controller how many cores
 per replica a given observed load needs at the current replica count.
@@ -34,7 +35,9 @@ def initial_state(setup: PolicySetup) -> dict[str, Any]:
 
 
 def decide(ctx: StepContext, state: dict[str, Any]) -> tuple[tuple[StageAllocation, ...], dict[str, Any]]:
-    target = choose(ctx, ctx.held_load_rps)
+    # a jump is seen in the forecast or in the load just observed, whichever is higher
+    now_rps = max(ctx.load_rps, ctx.observed_rps)
+    target = choose(ctx, max(ctx.held_load_rps, now_rps))
     ready = [sum(g.replicas for g in groups) for groups in ctx.ready]
     short = [ctx.step > 0 and a.replicas > r for a, r in zip(target, ready)]
     if not any(short):
@@ -48,7 +51,7 @@ def decide(ctx: StepContext, state: dict[str, Any]) -> tuple[tuple[StageAllocati
         else:
             k = _candidate(space, alloc)
             rules.append(Restriction(exact=(k, alloc.replicas)))
-    vertical = choose(ctx, ctx.load_rps, rules)
+    vertical = choose(ctx, now_rps, rules)
     out = []
     for j, (alloc, fast, is_short) in enumerate(zip(target, vertical, short)):
         if not is_short:
@@ -60,7 +63,7 @@ def decide(ctx: StepContext, state: dict[str, Any]) -> tuple[tuple[StageAllocati
             continue
         running, extra = fast.groups[0], Group(alloc.replicas - ready[j], alloc.groups[0].cores)
         groups = (Group(running.replicas + extra.replicas, running.cores),) if running.cores == extra.cores else (running, extra)
-        out.append(solver.describe(j, groups, fast.batch, fast.device, ctx.load_rps))
+        out.append(solver.describe(j, groups, fast.batch, fast.device, now_rps))
     state = {"surges": state["surges"] + [ctx.step]}
     return tuple(out), state
 

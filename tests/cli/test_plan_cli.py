@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from themis.cli.app import app
+from themis.planner.forecast import METHODS
 from themis.planner.serving import load_schedule
 
 GOLDEN_PROFILES = Path(__file__).resolve().parents[1] / "data" / "profiles"
@@ -88,6 +89,7 @@ def test_k8s_directory_is_written(cli_runner, llm_trace_path, tmp_path) -> None:
         (["--cores", "0,2"], "themis: error: --cores: '0,2' must list positive whole numbers"),
         (["--policy", "hpa"], "themis: error: --policy: unknown policy 'hpa'; use one of themis, horizontal, vertical, static, oracle"),
         (["--scale", "-1"], "themis: error: --scale: must be positive"),
+        (["--forecast", "magic"], "themis: error: --forecast: unknown method 'magic'; use one of " + ", ".join(METHODS)),
     ],
 )
 def test_bad_input_is_one_error_line(cli_runner, llm_trace_path, args, line) -> None:
@@ -114,3 +116,10 @@ def test_bad_pipeline_file_names_the_file(cli_runner, llm_trace_path, tmp_path) 
     result = cli_runner.invoke(app, ["plan", "--trace", str(llm_trace_path), "--pipeline", str(bad), "--slo", "1s"])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [f"themis: error: {bad}: stage 1: `profiles` must list profile files"]
+
+
+def test_help_lists_every_policy_the_planner_has() -> None:
+    from themis.cli import plan as plan_cli
+    from themis.planner.plan import POLICIES
+
+    assert plan_cli.POLICIES == POLICIES

@@ -156,3 +156,27 @@ def test_ctrl_c_keeps_finished_cells_and_says_how_to_resume(tmp_path: Path) -> N
     assert process.returncode == 130, stderr
     assert "--resume" in stderr and "Traceback" not in stderr
     assert 1 <= len(read_profile(out)) < 6
+
+
+@pytest.mark.slow
+def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    import pty
+
+    args = [*THEMIS, "profile", "mlp", "--cores", "1", "--batch-sizes", "1,2", *FAST]
+    piped = subprocess.run([*args, "--out", str(tmp_path / "piped.parquet")], capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and piped.stderr == ""
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen([*args, "--out", str(tmp_path / "tty.parquet")], stdout=subprocess.DEVNULL, stderr=secondary)
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the terminal closed: the process is gone
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert process.wait(timeout=120) == 0
+    os.close(primary)
+    assert b"1 core, batch" in seen and b"2/2" in seen

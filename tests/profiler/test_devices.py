@@ -12,12 +12,11 @@ from types import SimpleNamespace
 import pynvml
 import pytest
 
-from themis.profiler.devices import available_cpus, default_core_counts, discover_gpus, resolve_devices
+from themis.profiler.devices import available_cpus, cpu_device, default_core_counts, discover_gpus, resolve_devices
 from themis.profiler.errors import BadOptionError, NoGpuError
 from themis.profiler.measure import Budget
 from themis.profiler.models import resolve_model
 from themis.profiler.run import ProfileRequest, run_worker, worker_job
-from themis.profiler.devices import cpu_device
 
 
 class FakeNvml:

@@ -38,6 +38,7 @@ def test_unknown_models_are_input_errors(reference: str) -> None:
         resolve_model(reference, (3,))
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit")
 def test_torchscript_file_needs_an_input_shape_and_loads(tmp_path: Path) -> None:
     path = tmp_path / "cnn.pt"
     torch.jit.script(SAMPLE_MODELS["small_cnn"].build()).save(str(path))

@@ -96,6 +96,7 @@ def test_out_of_memory_skips_larger_batches_on_the_device(tmp_path: Path, factor
     check_profile(frame)
 
 
+@pytest.mark.slow
 def test_existing_output_is_kept_unless_resume_or_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "mlp.parquet"
     run_profile(_request("mlp", out, batch_sizes=(1,), cores=[1]))
