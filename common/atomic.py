@@ -28,6 +28,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         raise InputError(f"cannot write here ({exc.strerror})", file=target) from None
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; results are ordinary files
     try:
         yield tmp
         os.replace(tmp, target)
@@ -45,3 +46,10 @@ def write_atomic(target: str | Path, write: Callable[[Path], None]) -> Path:
 def write_text_atomic(target: str | Path, text: str) -> Path:
     """Write `text` (UTF-8) to `target` atomically."""
     return write_atomic(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _current_umask() -> int:
+    """The process umask (reading it means setting it, so it is put straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -13,7 +13,9 @@ Poisson load lambda (rps); c = sum r_i replicas:
     mu_low     = sum_i r_i / max_{k<=B} s_i(k)/k    worst-case throughput (small batches)
     p_busy     = ErlangC(c, lambda * c / mu_low)    P(all replicas busy), M/M/c at worst throughput
     if p_busy <= 1 - q:   L_q = S_max              (the request starts at once)
-    else:                 L_q = 2 * S_max + W_q    (a running batch to finish, then its own)
+    else:                 L_q = S_max + R_q + W_q
+    R_q        = S_max * (1 - ((1 - q) / p_busy)^(1/c))   wait for the first of c busy replicas
+                 to finish (residual batch times taken as independent uniform on [0, S_max])
     W_q        = ln(C / (1 - q)) / theta  (0 if C <= 1 - q)   queue of full batches ahead:
     C          = ErlangC(c, lambda * D / B), D = c * B / mu_full (mean full-batch time)
     theta      = c / D - lambda / B                 M/M/c tail decay of a batch queue
@@ -21,8 +23,9 @@ Poisson load lambda (rps); c = sum r_i replicas:
 and L_q = inf when lambda >= mu_full. Assumptions, each on the safe side: Poisson
 arrivals at the forecast *peak* rate; every batch takes the slowest time S_max; the
 M/M/c exponential tail (variability factor (ca^2 + cs^2)/2 = 1 in Allen-Cunneen terms)
-although service is near-deterministic; stages of a pipeline add their q-percentiles.
-Validated against a request-level simulation in `tests/planner/test_queueing.py`.
+although service is near-deterministic; the residual and the queue wait are each taken at
+the q-quantile and added; stages of a pipeline add their q-percentiles.
+Validated against request-level simulation in `tests/planner/test_queueing.py`.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def latency_grid_ms(
     with np.errstate(divide="ignore", invalid="ignore"):
         theta = n / d_s[:, None] - lam[..., None] / batch[:, None]
         wait_s = np.maximum(0.0, np.log(np.maximum(c_queue, 1e-300) / tail)) / theta
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         residual = max_ms[:, None] * (1.0 - np.power(np.minimum(tail / p_busy, 1.0), 1.0 / n))
     busy_latency = max_ms[:, None] + residual + 1000.0 * wait_s
     latency = np.where(p_busy <= tail, max_ms[:, None], busy_latency)

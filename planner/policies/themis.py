@@ -6,9 +6,12 @@ held over the scale-down window.
 
 - If H fits on the replicas already serving, it moves there at once: more or fewer cores
   per replica are in-place resizes, surplus replicas are released.
-- Otherwise (a surge: H needs replicas that are not running), it solves a *vertical* DP
+- If H needs replicas that are not running but the running ones still carry the load at
+  their current sizes, it just starts the missing replicas (at H's size).
+- Otherwise (a surge: the load is beyond what is running), it solves a *vertical* DP
   with the serving replicas frozen: the cheapest cores (up to the node's limit) and batch
-  that carry this interval's load now, and it starts H's extra replicas alongside (a
+  that meet the SLO at this interval's load now (if none does, extra cores cannot absorb
+  the surge and it only boots), and it starts H's extra replicas alongside (a
   second group; the larger size goes to the running replicas). Once they are ready and
   the load has settled, H fits the serving replicas and the extra cores are released.
 
@@ -45,27 +48,52 @@ def decide(ctx: StepContext, state: dict[str, Any]) -> tuple[tuple[StageAllocati
     solver = ctx.solver
     rules = []
     for j, (alloc, is_short) in enumerate(zip(target, short)):
-        space = solver.spaces[j]
         if is_short:
             rules.append(Restriction(replicas=max(ready[j], 1)))
         else:
-            k = _candidate(space, alloc)
-            rules.append(Restriction(exact=(k, alloc.replicas)))
-    vertical = choose(ctx, now_rps, rules)
+            rules.append(Restriction(exact=(_candidate(solver.spaces[j], alloc), alloc.replicas)))
+    choice = None if _carries(ctx, now_rps) else solver.solve(now_rps, rules)
+    if choice is None:
+        # the running replicas carry the load as they are, or no in-place resize would meet
+        # the SLO (then extra cores cannot absorb the surge): only boot H's missing replicas
+        out = [
+            _with_new_replicas(solver, j, ctx.ready[j], ctx.current[j], alloc, now_rps) if is_short else alloc
+            for j, (alloc, is_short) in enumerate(zip(target, short))
+        ]
+        return tuple(out), state
+    vertical = solver.allocations(choice, now_rps)
     out = []
     for j, (alloc, fast, is_short) in enumerate(zip(target, vertical, short)):
-        if not is_short:
+        if not is_short or fast.device != alloc.device:  # devices cannot mix in a stage: boot H outright
             out.append(alloc)
             continue
-        space = solver.spaces[j]
-        if fast.device != alloc.device:  # cannot mix devices in one stage: boot H outright
-            out.append(alloc)
-            continue
-        running, extra = fast.groups[0], Group(alloc.replicas - ready[j], alloc.groups[0].cores)
-        groups = (Group(running.replicas + extra.replicas, running.cores),) if running.cores == extra.cores else (running, extra)
-        out.append(solver.describe(j, groups, fast.batch, fast.device, now_rps))
+        out.append(_with_new_replicas(solver, j, fast.groups, fast, alloc, now_rps))
     state = {"surges": state["surges"] + [ctx.step]}
     return tuple(out), state
+
+
+def _carries(ctx: StepContext, load_rps: float) -> bool:
+    """Do the replicas serving now, at their current sizes and batch, meet the SLO estimate?"""
+    if ctx.current is None:
+        return False
+    total = sum(
+        ctx.solver.estimate(j, groups, alloc.batch, alloc.device, load_rps)
+        for j, (groups, alloc) in enumerate(zip(ctx.ready, ctx.current))
+    )
+    return total <= ctx.solver.slo_ms
+
+
+def _with_new_replicas(
+    solver: Any, j: int, running: tuple[Group, ...], settings: StageAllocation, target: StageAllocation, load_rps: float
+) -> StageAllocation:
+    """The running groups (with `settings`' batch) plus the replicas `target` still lacks, at
+    `target`'s size; groups of equal cores merge."""
+    missing = target.replicas - sum(g.replicas for g in running)
+    counts: dict[int, int] = {}
+    for group in (*running, Group(missing, target.groups[0].cores)):
+        counts[group.cores] = counts.get(group.cores, 0) + group.replicas
+    groups = tuple(Group(n, c) for c, n in counts.items() if n > 0)
+    return solver.describe(j, groups, settings.batch, settings.device, load_rps)
 
 
 def _candidate(space: Any, alloc: StageAllocation) -> int:

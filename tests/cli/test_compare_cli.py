@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
 import pytest
 
 from themis.cli.app import app
 
-from conftest import GOLDEN_PROFILES
+GOLDEN_PROFILES = Path(__file__).parents[1] / "data" / "profiles"
+
 
 PROFILE = str(GOLDEN_PROFILES / "resnet18_cpu.parquet")
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
 from themis.cli.app import app
 
-from conftest import GOLDEN_PROFILES
+GOLDEN_PROFILES = Path(__file__).parents[1] / "data" / "profiles"
+
 
 PROFILE = str(GOLDEN_PROFILES / "resnet18_cpu.parquet")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
 import pandas as pd
@@ -14,7 +16,8 @@ from themis.planner.plan import PlanConfig, plan
 from themis.planner.serving import Stage
 from themis.planner.traces import load_trace
 
-from conftest import GOLDEN_PROFILES
+GOLDEN_PROFILES = Path(__file__).parents[1] / "data" / "profiles"
+
 
 PROFILE = GOLDEN_PROFILES / "resnet18_cpu.parquet"
 

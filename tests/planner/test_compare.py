@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from themis.common import SCHEMA_VERSION
@@ -12,7 +14,8 @@ from themis.planner.plan import PlanConfig
 from themis.planner.serving import Stage
 from themis.planner.traces import load_trace
 
-from conftest import GOLDEN_PROFILES
+GOLDEN_PROFILES = Path(__file__).parents[1] / "data" / "profiles"
+
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,9 @@ def test_fleet_keeps_the_readiest_and_boots_the_new() -> None:
 
 
 def test_themis_absorbs_a_surge_vertically_then_repacks_horizontally() -> None:
-    result = run("themis", SURGE)
+    """SLO 1.5 s: with the golden resnet18 profile (2-core cells measured under contention)
+    an in-place resize meets the SLO for this surge only from about that SLO on."""
+    result = run("themis", SURGE, slo_ms=1500.0)
     steps = result.schedule.steps
     surge = result.schedule.extra["surge_steps"]
     assert surge and surge[0] == 6  # the forecast sees the jump one interval late
@@ -54,15 +56,22 @@ def test_themis_absorbs_a_surge_vertically_then_repacks_horizontally() -> None:
     # the vertical part is the vertical DP: cheapest cores/batch with these replicas
     from themis.planner.policies.base import IntervalSolver, StageSpace
 
-    cfg = PlanConfig(slo_ms=500.0, interval_s=INTERVAL_S, max_cores_per_replica=16)
+    cfg = PlanConfig(slo_ms=1500.0, interval_s=INTERVAL_S, max_cores_per_replica=16)
     solver = IntervalSolver([StageSpace(result.schedule.stages[0], [golden_model("resnet18")], cfg)], cfg)
     choice = solver.solve(30.0, [Restriction(replicas=before.replicas)])
-    if choice is not None:
-        assert running.cores == solver.spaces[0].k_cores[choice[0][0]]
+    assert running.cores == solver.spaces[0].k_cores[choice[0][0]] and at.batch == solver.spaces[0].k_batch[choice[0][0]]
     # two cold-start intervals later the new replicas serve: one group, the horizontal optimum
     after = steps[6 + 2].stages[0]
     assert len(after.groups) == 1 and after.replicas == running.replicas + booting.replicas
     assert len(steps[-1].stages[0].groups) == 1
+
+
+def test_themis_only_boots_when_no_resize_meets_the_slo() -> None:
+    result = run("themis", SURGE, slo_ms=500.0)
+    assert result.schedule.extra["surge_steps"] == []
+    before, at = result.schedule.steps[5].stages[0], result.schedule.steps[6].stages[0]
+    assert at.groups[0].cores == before.groups[0].cores and at.batch == before.batch  # running ones untouched
+    assert at.replicas > before.replicas  # the missing replicas boot
 
 
 def test_themis_violates_less_than_horizontal_during_the_surge() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -192,12 +194,10 @@ def test_surge_controller_agrees_with_simpy_and_resizes_on_a_surge():
 
 def test_sampled_service_follows_the_measured_percentiles():
     # one idle replica, requests far apart: every latency is one batch-of-1 service time
-    from conftest import GOLDEN_PROFILES
-
     from themis.planner.latency import load_latency_models
     from themis.planner.simulate import simulate
 
-    model = load_latency_models([GOLDEN_PROFILES / "resnet18_cpu.parquet"])["resnet18"]
+    model = load_latency_models([Path(__file__).parents[1] / "data" / "profiles" / "resnet18_cpu.parquet"])["resnet18"]
     arrivals = np.arange(20_000) * 10.0
     schedule = make_schedule([(0.0, float(arrivals[-1]) + 10.0, [([(1, 1)], 1)])])
     schedule.stages = (Stage("resnet18", "resnet18"),)

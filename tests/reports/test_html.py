@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import re
 import shutil
 import subprocess
@@ -18,7 +20,8 @@ from themis.planner.traces import load_trace
 from themis.profiler.table import read_profile
 from themis.reports.html import ReportInputs, render_report
 
-from conftest import GOLDEN_PROFILES
+GOLDEN_PROFILES = Path(__file__).parents[1] / "data" / "profiles"
+
 
 PROFILE = GOLDEN_PROFILES / "resnet18_cpu.parquet"
 CHROMIUM_FLAGS = [
