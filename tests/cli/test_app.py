@@ -52,9 +52,10 @@ def test_every_command_has_help_with_an_example(cli_runner, name: str) -> None:
     assert "example" in result.stdout.lower(), f"`themis {name} --help` shows no example"
 
 
-@pytest.mark.parametrize("name", [name for name, _ in COMMANDS])
-def test_every_command_is_documented_in_the_readme(name: str) -> None:
-    assert f"themis {name}" in README.read_text(encoding="utf-8"), f"README does not show `themis {name}`"
+@pytest.mark.parametrize("name", [name for name, _ in COMMANDS if not hasattr(_, "commands") or name == "profile"])
+def test_every_command_has_a_section_in_the_readme(name: str) -> None:
+    headings = [line for line in README.read_text(encoding="utf-8").splitlines() if line.startswith("### ")]
+    assert any(f"`themis {name}`" in h for h in headings), f"README has no section for `themis {name}`"
 
 
 def test_help_does_not_import_torch() -> None:
