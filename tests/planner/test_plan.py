@@ -197,3 +197,17 @@ def test_online_plans_use_no_look_ahead(llm_trace, resnet18, method: str) -> Non
     full = plan(llm_trace, one_stage(resnet18), config(forecast=method), "themis").schedule
     head = plan(llm_trace.window(0, cut), one_stage(resnet18), config(forecast=method), "themis").schedule
     assert [s.stages for s in full.steps[: len(head.steps)]] == [s.stages for s in head.steps]
+
+
+def test_every_policy_plans_a_pipeline_and_the_oracle_stays_the_floor(llm_trace) -> None:
+    stages = [(Stage("screen", "small_cnn"), golden_model("small_cnn")), (Stage("classify", "resnet18", 0.5), golden_model("resnet18"))]
+    cfg = config(slo_ms=1000.0, max_cores_per_replica=4, latency_units=100)
+    results = {p: plan(llm_trace.scaled(3.0, seed=6), stages, cfg, p) for p in POLICIES}
+    assert results["oracle"].schedule.extra["estimated_violation_intervals"] == 0
+    for policy, result in results.items():
+        schedule = result.schedule
+        assert result.feasible
+        flagged = set(schedule.extra["infeasible_steps"])
+        assert all(sum(a.est_latency_ms for a in s.stages) <= 1000.0 for i, s in enumerate(schedule.steps) if i not in flagged)
+        if schedule.extra["estimated_violation_intervals"] == 0:
+            assert results["oracle"].schedule.core_seconds() <= schedule.core_seconds(), policy
