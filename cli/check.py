@@ -4,20 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import typer
 
 from themis.cli import output
 from themis.cli.options import parse_duration_ms, parse_duration_s, parse_fraction, parse_int_list, parse_prices
-from themis.cli.service import load_trace_or_rate
+from themis.cli.service import load_traffic
 from themis.common.errors import InputError
-from themis.planner.check import Budget, run_check
-from themis.planner.pipeline import stages_from_profiles
-from themis.planner.plan import PlanConfig
-from themis.profiler.table import read_profile
-from themis.reports.check_tables import show_verdict
-from themis.reports.junit import write_junit
-from themis.reports.markdown import write_markdown
 
 
 def check(
@@ -57,8 +49,16 @@ def check(
 
       themis check -p new.parquet --baseline main.parquet --max-regression 10% -t azure.csv --slo 200ms --no-capacity
     """
-    if trace and peak_rps is not None:
-        raise InputError("give --trace or --peak-rps, not both", option="--peak-rps")
+    import pandas as pd
+
+    from themis.planner.check import Budget, run_check
+    from themis.planner.pipeline import stages_from_profiles
+    from themis.planner.plan import PlanConfig
+    from themis.profiler.table import read_profile
+    from themis.reports.check_tables import show_verdict
+    from themis.reports.junit import write_junit
+    from themis.reports.markdown import write_markdown
+
     if not capacity_gate and baseline is None:
         raise InputError("nothing to check: --no-capacity needs --baseline", option="--no-capacity")
     cpu_price, gpu_prices = parse_prices(price)
@@ -74,7 +74,7 @@ def check(
         **({"max_cores_per_replica": max_cores_per_replica} if max_cores_per_replica else {}),
     )
     config.validate()
-    load = load_trace_or_rate(trace, peak_rps, scale=scale, interval_s=config.interval_s)
+    load = load_traffic(trace, peak_rps=peak_rps, scale=scale, interval_s=config.interval_s)
     stages = stages_from_profiles(profile, model)
     budget = Budget(
         max_replicas=max_replicas,

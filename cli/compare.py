@@ -2,49 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import typer
 
 from themis.cli import output
+from themis.cli.options import parse_duration_ms, parse_duration_s
+from themis.cli.service import load_traffic
+from themis.planner.choices import POLICIES
 from themis.planner.errors import PlanInputError
-
-# The simulator (numba) and planner load inside the commands, so `themis --help` stays quick.
-POLICIES = ("themis", "horizontal", "vertical", "hpa", "static", "oracle")
-
-_UNITS_S = {"ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-
-
-def parse_duration_s(text: str, option: str, default_unit: str = "s") -> float:
-    """'200ms', '30s', '1.5m' or a bare number (in `default_unit`) -> seconds."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*([a-z]*)\s*", text)
-    unit = match.group(2) or default_unit if match else ""
-    if not match or unit not in _UNITS_S:
-        raise PlanInputError(f"cannot read {text!r} as a duration (e.g. 200ms, 30s, 2m)", option=option)
-    return float(match.group(1)) * _UNITS_S[unit]
-
-
-def load_inputs(trace_path: Path, profiles: list[Path], stages: str | None, scale: float, seed: int,
-                function: str | None, top: int | None) -> tuple[object, list[tuple[object, object]]]:
-    """The (scaled) trace and one (Stage, LatencyModel) per pipeline stage."""
-    from themis.planner.latency import load_latency_models
-    from themis.planner.serving import Stage
-    from themis.planner.traces import load_trace
-
-    trace = load_trace(trace_path, function=function, top=top)
-    if scale <= 0:
-        raise PlanInputError("must be positive", option="--scale")
-    if scale != 1.0:
-        trace = trace.scaled(scale, seed=seed)
-    models = load_latency_models(profiles)
-    names = [s.strip() for s in stages.split(",")] if stages else list(models)
-    if len(names) > 1 and not stages:
-        raise PlanInputError(f"the profiles hold several models ({', '.join(names)}); name the pipeline with --stages", option="--stages")
-    missing = [n for n in names if n not in models]
-    if missing:
-        raise PlanInputError(f"no profile for model {missing[0]!r} (have: {', '.join(models)})", option="--stages")
-    return trace, [(Stage(n, n), models[n]) for n in names]
 
 
 def compare(
@@ -75,14 +41,16 @@ def compare(
       themis compare --trace azure_llm.csv --profile resnet18.parquet --slo 200ms --cold-start 30s --scale 4
     """
     from themis.planner.compare import compare as run_compare
+    from themis.planner.pipeline import stages_from_profiles
     from themis.planner.plan import PlanConfig
     from themis.planner.policies.hpa import HpaConfig
     from themis.reports.compare_tables import show_comparison
 
     names = tuple(p.strip() for p in policies.split(",") if p.strip())
-    the_trace, the_stages = load_inputs(trace, profile, stages, scale, seed, function, top)
+    the_trace = load_traffic([trace], scale=scale, seed=seed, function=function, top=top)
+    the_stages = stages_from_profiles(profile, pipeline=[s.strip() for s in stages.split(",")] if stages else None)
     config = PlanConfig(
-        slo_ms=parse_duration_s(slo, "--slo", "ms") * 1000.0,
+        slo_ms=parse_duration_ms(slo, "--slo"),
         cold_start_s=parse_duration_s(cold_start, "--cold-start"),
         resize_s=parse_duration_s(resize_delay, "--resize-delay"),
         interval_s=parse_duration_s(interval, "--interval"),

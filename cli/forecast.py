@@ -8,16 +8,15 @@ import typer
 
 from themis.cli import output
 from themis.cli.trace import APP_OPTION, FORMAT_OPTION, FUNCTION_OPTION, TIME_COLUMN_OPTION, TOP_OPTION, TRACES_ARGUMENT, load
+from themis.planner.choices import DAY_S, FORECAST_METHODS, WEEK_S
 from themis.planner.errors import ForecastError
-from themis.planner.forecast import DAY_S, METHODS, WEEK_S, backtest_trace, forecast_trace
-from themis.reports.trace_tables import show_backtest, show_forecast
 
 SEASONS_S = {"day": DAY_S, "week": WEEK_S}
 
 
 def forecast(
     traces: list[Path] = TRACES_ARGUMENT,
-    method: str = typer.Option("auto", "--method", help=f"One of {', '.join(METHODS)}, or 'all' (with --backtest)."),
+    method: str = typer.Option("auto", "--method", help=f"One of {', '.join(FORECAST_METHODS)}, or 'all' (with --backtest)."),
     interval: float = typer.Option(60.0, "--interval", help="Forecast interval, seconds: one forecast per interval."),
     window: float = typer.Option(1.0, "--window", help="Peak window, seconds: the forecast targets the busiest window inside each interval."),
     season: str = typer.Option("day", "--season", help="Season of seasonal_naive / holt_winters: day, week, or seconds."),
@@ -41,9 +40,12 @@ def forecast(
     if interval <= 0 or window <= 0:
         raise ForecastError("must be positive", option="--interval" if interval <= 0 else "--window")
     season_s = _season_s(season)
-    methods = list(METHODS) if method == "all" else [method]
-    if method != "all" and method not in METHODS:
-        raise ForecastError(f"unknown method {method!r}; use one of {', '.join(METHODS)} or all", option="--method")
+    methods = list(FORECAST_METHODS) if method == "all" else [method]
+    if method != "all" and method not in FORECAST_METHODS:
+        raise ForecastError(f"unknown method {method!r}; use one of {', '.join(FORECAST_METHODS)} or all", option="--method")
+    from themis.planner.forecast import backtest_trace, forecast_trace
+    from themis.reports.trace_tables import show_backtest, show_forecast
+
     trace = load(traces, format, function, app, top, time_column)
     if run_backtest:
         result = backtest_trace(trace, methods, interval_s=interval, window_s=window, season_s=season_s)

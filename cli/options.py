@@ -38,13 +38,10 @@ def parse_fraction(text: str, option: str) -> float:
 
 def parse_int_list(text: str, option: str) -> tuple[int, ...]:
     """'1,2,4,8' -> (1, 2, 4, 8): positive integers, sorted, without repeats."""
-    try:
-        values = sorted({int(part) for part in str(text).split(",") if part.strip()})
-    except ValueError:
-        raise InputError(f"cannot read {text!r} as a comma-separated list of whole numbers", option=option) from None
-    if not values or values[0] < 1:
-        raise InputError(f"{text!r} must list positive whole numbers", option=option)
-    return tuple(values)
+    parts = [part.strip() for part in str(text).split(",")]
+    if not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise InputError(f"{text!r} is not a comma-separated list of positive whole numbers", option=option)
+    return tuple(sorted({int(part) for part in parts}))
 
 
 def parse_prices(text: str | None, option: str = "--price") -> tuple[float, dict[str, float]]:

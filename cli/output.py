@@ -16,7 +16,6 @@ from typing import Any, Protocol
 import typer
 from rich.console import Console
 
-from themis.reports.export import export
 
 
 class Result(Protocol):
@@ -43,6 +42,8 @@ def render(
 ) -> None:
     """Write `--out`, then print JSON or the human view, then exit with `exit_code`."""
     if out is not None:
+        from themis.reports.export import export  # pyarrow: only when a file is written
+
         export(result, out)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=_json_default))

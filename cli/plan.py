@@ -8,6 +8,7 @@ import typer
 
 from themis.cli import output
 from themis.cli.options import parse_duration_ms, parse_duration_s, parse_int_list, parse_prices
+from themis.cli.service import load_traffic
 from themis.planner.errors import PlanInputError
 
 POLICIES = ("themis", "horizontal", "vertical", "static", "oracle")  # = themis.planner.plan.POLICIES (tested)
@@ -53,17 +54,12 @@ def plan(
     from themis.planner.pipeline import load_pipeline, stages_from_profiles
     from themis.planner.plan import PlanConfig
     from themis.planner.plan import plan as run_plan
-    from themis.planner.traces import load_trace
     from themis.reports.plan_tables import show_plan
 
     if (pipeline is None) == (not profile):
         raise PlanInputError("give either --profile or --pipeline", option="--profile")
-    if scale <= 0:
-        raise PlanInputError("must be positive", option="--scale")
     stages = load_pipeline(pipeline) if pipeline is not None else stages_from_profiles(profile, model)
-    the_trace = load_trace(list(trace) if len(trace) > 1 else trace[0], function=function, top=top)
-    if scale != 1.0:
-        the_trace = the_trace.scaled(scale, seed=seed)
+    the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)
     core_price, gpu_prices = parse_prices(price)
     config = PlanConfig(
         slo_ms=parse_duration_ms(slo, "--slo"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
@@ -17,10 +17,12 @@ from rich.progress import Progress as RichBar
 from typer.core import TyperGroup
 
 from themis.cli import output
-from themis.profiler import devices, grid, measure, models, run
+from themis.cli.options import parse_int_list
+from themis.profiler import devices, models
 from themis.profiler.errors import BadOptionError
-from themis.profiler.table import read_profile
-from themis.reports.profile_tables import show_profile
+
+if TYPE_CHECKING:
+    from themis.profiler import grid, run
 
 EXIT_INTERRUPTED = 130
 
@@ -44,8 +46,8 @@ profile_app = typer.Typer(
 )
 
 
-class BarProgress(run.Progress):
-    """A rich progress bar on stderr: cells done, current cell, ETA."""
+class BarProgress:
+    """`run.Progress` as a rich progress bar on stderr: cells done, current cell, ETA."""
 
     def __init__(self, bar: RichBar) -> None:
         self.bar, self.task = bar, None
@@ -80,18 +82,20 @@ def profile(
 
     [b]Example[/b]: themis profile resnet18 --cores 1,2 --batch-sizes 1,8,32 --out resnet18.parquet
     """
+    from themis.profiler import measure, run
+
     if dtype not in models.DTYPES:
         raise BadOptionError(f"unknown dtype {dtype!r}; use one of {', '.join(models.DTYPES)}", option="--dtype")
     if budget_s <= 0 or min_samples < 1 or warmup < 0:
         raise BadOptionError("--budget-s must be > 0, --min-samples >= 1, --warmup >= 0", option="--budget-s")
     spec = models.resolve_model(model, models.parse_input_shape(input_shape) if input_shape else None)
     available = len(devices.available_cpus())
-    core_counts = grid.parse_int_list(cores, "--cores") if cores else devices.default_core_counts(available)
+    core_counts = list(parse_int_list(cores, "--cores")) if cores else devices.default_core_counts(available)
     if max(core_counts) > available:
         raise BadOptionError(f"{max(core_counts)} cores asked for, only {available} CPUs available", option="--cores")
     request = run.ProfileRequest(
         model=spec, devices=devices.resolve_devices(device), core_counts=core_counts,
-        batch_sizes=grid.parse_int_list(batch_sizes, "--batch-sizes"), dtype=dtype,
+        batch_sizes=list(parse_int_list(batch_sizes, "--batch-sizes")), dtype=dtype,
         budget=measure.Budget(budget_s=budget_s, min_samples=min_samples, warmup=warmup),
         out=out or Path(f"{spec.name}-profile.parquet"), resume=resume, overwrite=overwrite,
     )
@@ -118,11 +122,17 @@ def show(
 
     [b]Example[/b]: themis profile show resnet18.parquet --json
     """
+    from themis.profiler import run
+    from themis.profiler.table import read_profile
+    from themis.reports.profile_tables import show_profile
+
     frame = read_profile(file)
     result = run.ProfileResult(frame, frame.attrs["environment"], file)
     output.render(result, as_json=as_json, out=out, show=lambda console: show_profile(console, frame, result.environment, file))
 
 
 def _show(console: Any, result: run.ProfileResult) -> None:
+    from themis.reports.profile_tables import show_profile
+
     show_profile(console, result.frame, result.environment, result.path)
     console.print(f"measured {result.measured_cells} cell(s), kept {result.kept_cells} from the existing file")

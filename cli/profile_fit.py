@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from themis.cli import output
-from themis.planner.latency import FitReports, fit_report
-from themis.profiler.table import read_profile
+
+if TYPE_CHECKING:
+    from themis.planner.latency import FitReports
 
 
 def fit(
@@ -26,6 +28,9 @@ def fit(
 
     [b]Example[/b]: themis profile fit resnet18.parquet --json
     """
+    from themis.planner.latency import FitReports, fit_report
+    from themis.profiler.table import read_profile
+
     report = fit_report(read_profile(file), model)
     reports = report if isinstance(report, FitReports) else FitReports((report,))
     output.render(reports, as_json=as_json, out=out, show=lambda console: _show(console, reports))

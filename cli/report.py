@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 
 from themis.cli import output
 from themis.common.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _read_comparison(path: Path) -> dict:
@@ -25,6 +28,8 @@ def _read_comparison(path: Path) -> dict:
 
 
 def _read_requests(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
     except FileNotFoundError:

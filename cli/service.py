@@ -1,42 +1,55 @@
-"""The traffic that plan, compare, check and demo read: trace files or a steady rate.
+"""The traffic every planning command reads: trace files, or a steady rate.
 
-Kept in one place so that every command selects and scales traces the same way.
+Kept in one place so that plan, compare, simulate, check and demo select and scale traces
+the same way. The planner is imported inside the functions, so `--help` stays fast.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from themis.common.errors import InputError
-from themis.planner.traces import Trace, load_trace
+
+if TYPE_CHECKING:
+    from themis.planner.traces import Trace
 
 CONSTANT_LOAD_S = 600.0
 """Length of the synthetic steady load checked with `--peak-rps`."""
 
 
-def load_trace_or_rate(
+def load_traffic(
     traces: Sequence[Path] | None,
-    peak_rps: float | None,
     *,
+    peak_rps: float | None = None,
     scale: float = 1.0,
     interval_s: float = 60.0,
     seed: int = 0,
     function: str | None = None,
     top: int | None = None,
 ) -> Trace:
-    """The trace(s) given (selected and scaled), or a steady load at `peak_rps`."""
+    """The trace(s) given (selected, then scaled by `scale`), or a steady `peak_rps` load."""
+    from themis.planner.traces import Trace, load_trace
+
     if scale <= 0:
         raise InputError(f"must be positive, got {scale:g}", option="--scale")
     if peak_rps is not None:
+        if traces:
+            raise InputError("give --trace or --peak-rps, not both", option="--peak-rps")
         if peak_rps <= 0:
             raise InputError(f"must be positive, got {peak_rps:g}", option="--peak-rps")
-        intervals = int(CONSTANT_LOAD_S // interval_s) or 1
-        counts = np.full(intervals, round(peak_rps * scale * interval_s), dtype=np.int64)
-        return Trace(f"steady {peak_rps * scale:g} rps", "constant", None, interval_s, counts)
+        intervals = max(1, int(CONSTANT_LOAD_S // interval_s))
+        counts = [round(peak_rps * scale * interval_s)] * intervals
+        return Trace(f"steady {peak_rps * scale:g} rps", "constant", None, interval_s, _int_array(counts))
     if not traces:
         raise InputError("give a traffic trace (--trace FILE) or a load (--peak-rps N)", option="--trace")
-    trace = load_trace(list(traces) if len(traces) > 1 else traces[0], function=function, top=top)
+    paths = list(traces) if len(traces) > 1 else traces[0]
+    trace = load_trace(paths, function=function, top=top)
     return trace.scaled(scale, seed=seed) if scale != 1.0 else trace
+
+
+def _int_array(values: list[int]):  # noqa: ANN202 - numpy imported lazily
+    import numpy as np
+
+    return np.asarray(values, dtype=np.int64)

@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 from themis.cli import output
-from themis.cli.compare import load_inputs, parse_duration_s
+from themis.cli.options import parse_duration_ms, parse_duration_s
+from themis.cli.service import load_traffic
 
 
 def simulate(
@@ -33,21 +34,23 @@ def simulate(
 
       themis simulate --plan plan.json --trace azure_llm.csv --profile resnet18.parquet --json
     """
+    from themis.planner.compare import serving_models
+    from themis.planner.pipeline import stages_from_profiles
     from themis.planner.serving import load_schedule
     from themis.planner.simulate import SimConfig, simulate as run_simulation
     from themis.reports.compare_tables import show_simulation
 
     schedule = load_schedule(plan)
-    stages = ",".join(s.model for s in schedule.stages)
-    the_trace, the_stages = load_inputs(trace, profile, stages, scale, seed, function, top)
+    the_trace = load_traffic([trace], scale=scale, seed=seed, function=function, top=top)
+    the_stages = stages_from_profiles(profile, pipeline=[s.model for s in schedule.stages])
     config = SimConfig(
         cold_start_s=parse_duration_s(cold_start, "--cold-start") if cold_start else schedule.cold_start_s,
         resize_s=schedule.resize_s,
-        slo_ms=parse_duration_s(slo, "--slo", "ms") * 1000.0 if slo else schedule.slo_ms,
+        slo_ms=parse_duration_ms(slo, "--slo") if slo else schedule.slo_ms,
         seed=seed,
         service=service,
         horizon_s=schedule.steps[-1].t_end_s if schedule.steps else None,
     )
-    models = {stage.model: model for stage, model in the_stages}
+    models = serving_models(the_stages, schedule)
     result = run_simulation(the_trace.request_arrivals(seed), schedule, models, config, trace_start=the_trace.trace_start)
     output.render(result, as_json=as_json, out=out, show=lambda console: show_simulation(result, console))

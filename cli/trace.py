@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 from themis.cli import output
 from themis.common import SCHEMA_VERSION
+from themis.planner.choices import TRACE_FORMATS
 from themis.planner.errors import TraceError
-from themis.planner.traces import FORMATS, Trace, load_trace, summarize, write_trace
-from themis.reports.trace_tables import duration_text, show_trace_summary
+
+if TYPE_CHECKING:
+    from themis.planner.traces import Trace
 
 TRACES_ARGUMENT = typer.Argument(..., help="Trace file(s); several Azure Functions 2019 day files form one timeline.")
-FORMAT_OPTION = typer.Option(None, "--format", help=f"Force the format: {', '.join(FORMATS)} [default: detected].")
+FORMAT_OPTION = typer.Option(None, "--format", help=f"Force the format: {', '.join(TRACE_FORMATS)} [default: detected].")
 FUNCTION_OPTION = typer.Option(None, "--function", help="Azure Functions: only this function (HashFunction / func id).")
 APP_OPTION = typer.Option(None, "--app", help="Azure Functions: only this app (HashApp / app id).")
 TOP_OPTION = typer.Option(None, "--top", help="Azure Functions: only the N busiest functions [default: all, summed].")
@@ -34,6 +36,8 @@ trace_app = typer.Typer(
 
 def load(traces: list[Path], format: str | None, function: str | None, app: str | None, top: int | None, time_column: str | None) -> Trace:
     """`load_trace` with the shared command-line options."""
+    from themis.planner.traces import load_trace
+
     return load_trace(traces, format=format, function=function, app=app, top=top, time_column=time_column)
 
 
@@ -55,6 +59,9 @@ def inspect(
     """
     if interval is not None and interval <= 0:
         raise TraceError(f"must be positive, got {interval:g}", option="--interval")
+    from themis.planner.traces import summarize
+    from themis.reports.trace_tables import show_trace_summary
+
     trace = load(traces, format, function, app, top, time_column)
     try:
         summary = summarize(trace, interval)
@@ -86,6 +93,8 @@ class Conversion:
         }
 
     def show(self, console: Console) -> None:
+        from themis.reports.trace_tables import duration_text
+
         t = self.trace
         stored = "per-request arrivals" if t.arrivals_s is not None else f"counts per {t.interval_s:g} s"
         console.print(f"wrote {self.out}: {t.requests:,} requests over {duration_text(t.duration_s)} as {stored}")
@@ -109,6 +118,8 @@ def convert(
     """
     if out.suffix.lower() != ".parquet":
         raise TraceError("the canonical form is Parquet: give a .parquet file", option="--out", file=out)
+    from themis.planner.traces import write_trace
+
     trace = load(traces, format, function, app, top, time_column)
     write_trace(trace, out)
     result = Conversion(str(out), trace)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from themis.common import SCHEMA_VERSION
+from themis.planner.choices import POLICIES
 from themis.planner.control import HpaController, SurgeController
 from themis.planner.errors import PlanInputError
 from themis.planner.latency import LatencyModel
@@ -29,7 +30,6 @@ from themis.planner.traces import Trace
 if TYPE_CHECKING:
     from themis.planner.simulate import SimulationResult
 
-POLICIES = ("themis", "horizontal", "vertical", "hpa", "static", "oracle")
 RATIO_KEYS = ("violations", "p99_ms", "core_seconds", "cost", "scale_actions")
 
 

@@ -35,15 +35,14 @@ import numpy as np
 import pandas as pd
 
 from themis.common import SCHEMA_VERSION
+from themis.planner.choices import DAY_S, FORECAST_METHODS, WEEK_S
 from themis.planner.errors import ForecastError
 
-METHODS = ("last", "moving_max", "ewma", "seasonal_naive", "holt_winters", "lstm", "auto")
+METHODS = FORECAST_METHODS
 AUTO_CANDIDATES = ("moving_max", "ewma", "last", "seasonal_naive", "holt_winters")
 """`auto` chooses among these (not `lstm`: optional and slow); the first is used before any
 forecast has been scored."""
 
-DAY_S = 86_400.0
-WEEK_S = 7 * DAY_S
 MOVING_MAX_WINDOW_S = 600.0
 MOVING_MAX_HEADROOM = 1.1
 EWMA_ALPHA = 0.3

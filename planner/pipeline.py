@@ -11,6 +11,7 @@ Several profiles for one stage (one per machine or GPU type) merge into one cand
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +76,23 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def stages_from_profiles(paths: list[str | Path], model: str | None = None) -> list[tuple[Stage, list[LatencyModel]]]:
-    """A one-stage service from profile files: the one model they hold, or `model`."""
+def stages_from_profiles(
+    paths: Sequence[str | Path], model: str | None = None, *, pipeline: Sequence[str] | None = None
+) -> list[tuple[Stage, list[LatencyModel]]]:
+    """Stages from profile files: the one model they hold (or `model`), or with `pipeline`
+    the named models in that order (one stage each, every request visiting all)."""
     candidates = load_latency_candidates(paths)
-    if model is None:
+    names = list(pipeline) if pipeline else [model] if model else []
+    if not names:
         if len(candidates) > 1:
             raise PlanInputError(f"the profiles hold several models ({', '.join(sorted(candidates))}); pick one", option="--model")
-        model = next(iter(candidates))
-    if model not in candidates:
-        raise PlanInputError(f"no profile for model {model!r} (found {', '.join(sorted(candidates))})", option="--model")
-    return [(Stage(model, model), candidates[model])]
+        names = [next(iter(candidates))]
+    missing = [n for n in names if n not in candidates]
+    if missing:
+        option = "--stages" if pipeline else "--model"
+        raise PlanInputError(f"no profile for model {missing[0]!r} (found {', '.join(sorted(candidates))})", option=option)
+    return [(Stage(name, name), candidates[name]) for name in names]
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

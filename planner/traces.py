@@ -51,6 +51,7 @@ import pyarrow.parquet as pq
 
 from themis.common import SCHEMA_VERSION
 from themis.common.atomic import write_atomic
+from themis.planner.choices import TRACE_FORMATS
 from themis.planner.errors import TraceError
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class Trace:
         return replace(self, start=start, counts=self.counts[first:last].copy(), arrivals_s=arrivals)
 
 
-FORMATS = ("azure_functions_2019", "azure_functions_2021", "azure_llm", "request_log", "rate_series", "themis")
+FORMATS = TRACE_FORMATS
 """Names accepted by `load_trace(format=...)` and `--format`."""
 
 PER_REQUEST_INTERVAL_S = 1.0

@@ -37,14 +37,6 @@ class Cell:
         return f"{where}, batch {self.batch_size}"
 
 
-def parse_int_list(text: str, option: str) -> list[int]:
-    """`1,2,4,8` -> [1, 2, 4, 8] (sorted, unique); anything else is a `BadOptionError`."""
-    parts = [p.strip() for p in text.split(",")]
-    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise BadOptionError(f"{text!r} is not a comma-separated list of positive integers", option=option)
-    return sorted({int(p) for p in parts})
-
-
 def build_grid(devices: Iterable[Device], core_counts: Iterable[int], batch_sizes: Iterable[int]) -> list[Cell]:
     """Every cell, grouped by device and core count, batch sizes increasing within a group."""
     core_counts, batch_sizes = sorted(set(core_counts)), sorted(set(batch_sizes))

@@ -86,9 +86,9 @@ def test_k8s_directory_is_written(cli_runner, llm_trace_path, tmp_path) -> None:
     [
         (["--slo", "fast"], "themis: error: --slo: cannot read 'fast' as a duration (e.g. 200ms, 30s, 2m)"),
         (["--percentile", "100"], "themis: error: --percentile: must be between 0 and 100 (exclusive)"),
-        (["--cores", "0,2"], "themis: error: --cores: '0,2' must list positive whole numbers"),
+        (["--cores", "0,2"], "themis: error: --cores: '0,2' is not a comma-separated list of positive whole numbers"),
         (["--policy", "hpa"], "themis: error: --policy: unknown policy 'hpa'; use one of themis, horizontal, vertical, static, oracle"),
-        (["--scale", "-1"], "themis: error: --scale: must be positive"),
+        (["--scale", "-1"], "themis: error: --scale: must be positive, got -1"),
         (["--forecast", "magic"], "themis: error: --forecast: unknown method 'magic'; use one of " + ", ".join(METHODS)),
     ],
 )

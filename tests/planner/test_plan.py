@@ -146,10 +146,10 @@ def test_pipeline_meets_the_end_to_end_slo_and_matches_brute_force(llm_trace) ->
 
 
 def test_unreachable_slo_is_a_verdict_with_the_best_latency(llm_trace, resnet18) -> None:
-    result = plan(llm_trace, one_stage(resnet18), config(slo_ms=20.0), "themis")
+    result = plan(llm_trace, one_stage(resnet18), config(slo_ms=2.0), "themis")
     assert not result.feasible and result.exit_code == 1
     assert "out of reach" in result.reason and "best reachable" in result.reason
-    assert result.best_latency_ms > 20.0 and "x" in result.best_config
+    assert result.best_latency_ms > 2.0 and "x" in result.best_config
     assert result.to_dict()["feasible"] is False
 
 

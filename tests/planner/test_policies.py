@@ -67,7 +67,8 @@ def test_themis_absorbs_a_surge_vertically_then_repacks_horizontally() -> None:
 
 
 def test_themis_only_boots_when_no_resize_meets_the_slo() -> None:
-    result = run("themis", SURGE, slo_ms=500.0)
+    # replicas already run at the node's size (2 cores), so no in-place resize can help
+    result = run("themis", SURGE, slo_ms=500.0, max_cores_per_replica=2, cores=(2,))
     assert result.schedule.extra["surge_steps"] == []
     before, at = result.schedule.steps[5].stages[0], result.schedule.steps[6].stages[0]
     assert at.groups[0].cores == before.groups[0].cores and at.batch == before.batch  # running ones untouched

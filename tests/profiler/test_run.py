@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from themis.profiler.devices import available_cpus, cpu_device, environment
 from themis.profiler.errors import BadOptionError, ModelLoadError, ProfileFileError
-from themis.profiler.grid import build_grid, parse_int_list
+from themis.profiler.grid import build_grid
 from themis.profiler.models import resolve_model
 from themis.profiler.run import ProfileRequest, run_profile
 from themis.profiler.table import read_profile, write_profile
@@ -23,17 +21,6 @@ CORES = [1, 2] if len(available_cpus()) >= 2 else [1]
 
 def _request(model: str, out: Path, batch_sizes=(1, 2, 4), cores=CORES, shape=None, **kwargs) -> ProfileRequest:
     return ProfileRequest(resolve_model(model, shape), [cpu_device()], list(cores), list(batch_sizes), "float32", TINY_BUDGET, out, **kwargs)
-
-
-@given(st.lists(st.integers(1, 4096), min_size=1, max_size=8))
-def test_parse_int_list_round_trips(values: list[int]) -> None:
-    assert parse_int_list(",".join(map(str, values)), "--batch-sizes") == sorted(set(values))
-
-
-@pytest.mark.parametrize("text", ["", "1,,2", "1,x", "0", "-1", "1.5", "1;2"])
-def test_parse_int_list_rejects_garbage(text: str) -> None:
-    with pytest.raises(BadOptionError, match="--batch-sizes"):
-        parse_int_list(text, "--batch-sizes")
 
 
 def test_gpu_cells_use_one_core_each() -> None:
