@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 from themis.cli import output
-from themis.cli.options import parse_duration_ms, parse_duration_s, parse_fraction, parse_int_list, parse_prices
+from themis.cli import options as opt
+from themis.cli.options import parse_fraction
 from themis.cli.service import load_traffic
 from themis.common.errors import InputError
 
@@ -16,17 +17,19 @@ def check(
     profile: list[Path] = typer.Option(..., "--profile", "-p", help="Profile table(s) of the model under test (Parquet)."),
     trace: list[Path] = typer.Option(None, "--trace", "-t", help="Traffic trace(s); or give --peak-rps."),
     peak_rps: float = typer.Option(None, "--peak-rps", help="Check a constant load of this many requests/s instead of a trace."),
-    slo: str = typer.Option(..., "--slo", help="Latency SLO, e.g. 200ms."),
-    percentile: float = typer.Option(99.0, "--percentile", help="SLO percentile."),
+    slo: str = opt.SLO_OPTION,
+    percentile: float = opt.PERCENTILE_OPTION,
     model: str = typer.Option(None, "--model", help="Model to check when the profile holds several."),
     policy: str = typer.Option("themis", "--policy", help="Scaling policy to plan and simulate with."),
-    interval: str = typer.Option("60s", "--interval", help="Planning interval."),
-    cold_start: str = typer.Option("30s", "--cold-start", help="Time for a new replica to start serving."),
-    max_cores_per_replica: int = typer.Option(None, "--max-cores-per-replica", help="Node size (default: this machine's CPUs)."),
-    cores: str = typer.Option("1,2,4,8,16", "--cores", help="Allowed cores per replica."),
-    batch_sizes: str = typer.Option("1,2,4,8,16,32", "--batch-sizes", help="Allowed batch sizes."),
-    scale: float = typer.Option(1.0, "--scale", help="Multiply the trace's volume."),
-    price: str = typer.Option(None, "--price", help="cpu=PRICE per core-hour[,GPU=PRICE per GPU-hour]."),
+    interval: str = opt.INTERVAL_OPTION,
+    cold_start: str = opt.COLD_START_OPTION,
+    resize_delay: str = opt.RESIZE_DELAY_OPTION,
+    max_cores_per_replica: int = opt.NODE_CORES_OPTION,
+    cores: str = opt.CORES_OPTION,
+    batch_sizes: str = opt.BATCH_SIZES_OPTION,
+    forecast: str = opt.FORECAST_OPTION,
+    scale: float = opt.SCALE_OPTION,
+    price: str = opt.PRICE_OPTION,
     max_replicas: int = typer.Option(None, "--max-replicas", help="Budget: most replicas at once."),
     max_cores: int = typer.Option(None, "--max-cores", help="Budget: most cores at once."),
     max_core_hours: float = typer.Option(None, "--max-core-hours", help="Budget: core-hours over the trace."),
@@ -53,7 +56,6 @@ def check(
 
     from themis.planner.check import Budget, run_check
     from themis.planner.pipeline import stages_from_profiles
-    from themis.planner.plan import PlanConfig
     from themis.profiler.table import read_profile
     from themis.reports.check_tables import show_verdict
     from themis.reports.junit import write_junit
@@ -61,19 +63,10 @@ def check(
 
     if not capacity_gate and baseline is None:
         raise InputError("nothing to check: --no-capacity needs --baseline", option="--no-capacity")
-    cpu_price, gpu_prices = parse_prices(price)
-    config = PlanConfig(
-        slo_ms=parse_duration_ms(slo, "--slo"),
-        percentile=percentile,
-        interval_s=parse_duration_s(interval, "--interval"),
-        cold_start_s=parse_duration_s(cold_start, "--cold-start"),
-        cores=parse_int_list(cores, "--cores"),
-        batch_sizes=parse_int_list(batch_sizes, "--batch-sizes"),
-        price_per_core_hour=cpu_price,
-        price_per_gpu_hour=gpu_prices,
-        **({"max_cores_per_replica": max_cores_per_replica} if max_cores_per_replica else {}),
+    config = opt.plan_config(
+        slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, resize_delay=resize_delay,
+        max_cores_per_replica=max_cores_per_replica, cores=cores, batch_sizes=batch_sizes, forecast=forecast, price=price,
     )
-    config.validate()
     load = load_traffic(trace, peak_rps=peak_rps, scale=scale, interval_s=config.interval_s)
     stages = stages_from_profiles(profile, model)
     budget = Budget(

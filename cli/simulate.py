@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from themis.cli import output
+from themis.cli import options as opt
 from themis.cli.options import parse_duration_ms, parse_duration_s
 from themis.cli.service import load_traffic
 
@@ -19,9 +20,9 @@ def simulate(
     slo: str = typer.Option(None, "--slo", help="SLO to judge against (default: the plan's)."),
     cold_start: str = typer.Option(None, "--cold-start", help="Cold start (default: the plan's)."),
     service: str = typer.Option("median", "--service", help="Service times: median, or sampled from measured percentiles."),
-    seed: int = typer.Option(0, "--seed", help="Seed for synthesised arrivals and sampled service times."),
-    function: str = typer.Option(None, "--function", help="Azure Functions: one function's traffic."),
-    top: int = typer.Option(None, "--top", help="Azure Functions: the N busiest functions."),
+    seed: int = opt.SEED_OPTION,
+    function: str = opt.FUNCTION_OPTION,
+    top: int = opt.TOP_OPTION,
     as_json: bool = output.JSON_OPTION,
     out: Path = output.OUT_OPTION,
 ) -> None:

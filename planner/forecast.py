@@ -13,9 +13,16 @@ Methods (`METHODS`):
   deviations (the headroom grows with the recent variability).
 - `seasonal_naive`: the peak one season ago (`season_s`, default a day; a week with
   `season_s=WEEK_S`); the previous peak until one season of history exists.
-- `holt_winters`: statsmodels' additive damped-trend exponential smoothing, with additive
-  seasonality once two seasons of history exist; parameters are re-fitted on the history
-  at `refit_points` and run forward with fixed parameters in between.
+- `holt_winters`: statsmodels' additive damped-trend exponential smoothing. At each of
+  `refit_points(n, growth=HW_REFIT_GROWTH)` the parameters are fitted on a bounded window of
+  recent history (`holt_winters_window`: `HW_WINDOW_SEASONS` seasons, clamped to
+  `HW_MIN_WINDOW`..`HW_MAX_WINDOW` intervals), with additive seasonality when two seasons
+  (plus 10 intervals) fit in that window, and run forward with fixed parameters until the
+  next re-fit. The window and the logarithmic re-fit schedule bound the cost: about 30
+  fits of at most `HW_MAX_WINDOW` points for 14 days at 1 minute or a day at 1 second,
+  instead of re-fitting the whole growing history. With the defaults a daily season is
+  fitted at 1-minute intervals (1,440 per season, two fit in 4,320), not at 1 second
+  (a day is 86,400 intervals): there the model is level and damped trend only.
 - `lstm`: a one-layer LSTM over the last `LSTM_LOOKBACK` peaks (torch, optional, imported
   only here), trained for `LSTM_EPOCHS` full-batch epochs at sparser re-fit points.
 - `auto`: at each t, the forecast of whichever candidate (`AUTO_CANDIDATES`) had the lowest
@@ -53,6 +60,18 @@ MIN_FIT_HISTORY = 10
 """Intervals of history before `holt_winters` fits a model (the previous peak until then; the
 LSTM waits for 3 x `LSTM_LOOKBACK`)."""
 REFIT_MIN_STEP = 24
+HW_WINDOW_SEASONS = 3
+"""`holt_winters` fits on the last this many seasons: two initialise the seasonal states
+(statsmodels' heuristic), the third gives the smoothing parameters data beyond them."""
+HW_MIN_WINDOW = 480
+"""Intervals the `holt_winters` fit window holds at least (once the history is that long),
+so a short season still leaves enough points to estimate the smoothing parameters."""
+HW_MAX_WINDOW = 4320
+"""Intervals the `holt_winters` fit window holds at most (three days at 1 minute): each fit
+costs about 0.1-0.5 s at this size on one core, whatever the length of the trace."""
+HW_REFIT_GROWTH = 0.25
+"""`holt_winters` re-fits every `REFIT_MIN_STEP` intervals, or every quarter of the history
+once that is longer (28 fits for 20,160 intervals, 35 for 86,400)."""
 LSTM_LOOKBACK = 12
 LSTM_HIDDEN = 16
 LSTM_EPOCHS = 60
@@ -122,35 +141,43 @@ def _seasonal_naive(y: np.ndarray, interval_s: float, season_s: float) -> np.nda
     return out
 
 
+def holt_winters_window(fit_at: int, period: int) -> tuple[int, bool]:
+    """The first interval of the history `holt_winters` fits at history length `fit_at`,
+    and whether that window is long enough for the seasonal component (two seasons + 10)."""
+    size = min(max(HW_WINDOW_SEASONS * period, HW_MIN_WINDOW), HW_MAX_WINDOW)
+    start = max(0, fit_at - size)
+    return start, period >= 2 and fit_at - start >= 2 * period + 10
+
+
 def _holt_winters(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
     period = round(season_s / interval_s)
     out = _last(y, interval_s, season_s)
-    points = list(refit_points(len(y))) + [len(y)]
+    points = list(refit_points(len(y), growth=HW_REFIT_GROWTH)) + [len(y)]
     for fit_at, until in zip(points, points[1:]):
-        seasonal = "add" if period >= 2 and fit_at >= 2 * period + 10 else None
-        shape: dict[str, Any] = {"trend": "add", "damped_trend": True, "seasonal": seasonal}
+        start, seasonal = holt_winters_window(fit_at, period)
+        shape: dict[str, Any] = {"trend": "add", "damped_trend": True, "seasonal": "add" if seasonal else None}
         if seasonal:
             shape["seasonal_periods"] = period
-        history = y[:fit_at]
+        history = y[start:fit_at]
         if np.ptp(history) == 0:  # a flat history has nothing to fit: keep the previous peak
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             init = "heuristic" if seasonal else "estimated"
-            p = ExponentialSmoothing(history, initialization_method=init, **shape).fit().params
+            p = ExponentialSmoothing(history, initialization_method=init, **shape).fit(use_brute=False).params
             known = {"initial_level": p["initial_level"], "initial_trend": p["initial_trend"]}
             if seasonal:
                 known["initial_seasonal"] = p["initial_seasons"]
-            fixed = ExponentialSmoothing(y[:until], initialization_method="known", **known, **shape).fit(
+            fixed = ExponentialSmoothing(y[start:until], initialization_method="known", **known, **shape).fit(
                 smoothing_level=p["smoothing_level"],
                 smoothing_trend=p["smoothing_trend"],
                 smoothing_seasonal=p["smoothing_seasonal"] if seasonal else None,
                 damping_trend=p["damping_trend"],
                 optimized=False,
             )
-        out[fit_at:until] = np.asarray(fixed.fittedvalues)[fit_at:until]
+        out[fit_at:until] = np.asarray(fixed.fittedvalues)[fit_at - start : until - start]
     return _clean(out, y)
 
 
