@@ -112,7 +112,7 @@ def compare(
     seed: int = 0,
     service: str = "median",
     hpa: HpaConfig | None = None,
-    surge_check_s: float = 5.0,
+    surge_check_s: float = 1.0,
 ) -> Comparison:
     """Plan and simulate every policy in `policies` on the arrivals of `trace`."""
     unknown = [p for p in policies if p not in POLICIES]

@@ -13,16 +13,21 @@ Methods (`METHODS`):
   deviations (the headroom grows with the recent variability).
 - `seasonal_naive`: the peak one season ago (`season_s`, default a day; a week with
   `season_s=WEEK_S`); the previous peak until one season of history exists.
-- `holt_winters`: statsmodels' additive damped-trend exponential smoothing. At each of
-  `refit_points(n, growth=HW_REFIT_GROWTH)` the parameters are fitted on a bounded window of
-  recent history (`holt_winters_window`: `HW_WINDOW_SEASONS` seasons, clamped to
-  `HW_MIN_WINDOW`..`HW_MAX_WINDOW` intervals), with additive seasonality when two seasons
-  (plus 10 intervals) fit in that window, and run forward with fixed parameters until the
-  next re-fit. The window and the logarithmic re-fit schedule bound the cost: about 30
-  fits of at most `HW_MAX_WINDOW` points for 14 days at 1 minute or a day at 1 second,
-  instead of re-fitting the whole growing history. With the defaults a daily season is
-  fitted at 1-minute intervals (1,440 per season, two fit in 4,320), not at 1 second
-  (a day is 86,400 intervals): there the model is level and damped trend only.
+- `holt_winters`: statsmodels' additive damped-trend exponential smoothing, re-fitted at
+  `refit_points(n, growth=HW_REFIT_GROWTH)` and run forward with fixed parameters until the
+  next re-fit. Each fit sees a bounded window of recent history only: the last
+  `HW_WINDOW_SEASONS` seasons, at least `HW_MIN_WINDOW` and at most `HW_MAX_WINDOW`
+  intervals; it is seasonal (additive) when two seasons plus 10 intervals fit in that
+  window. Initial states come from statsmodels' heuristic, so only the smoothing and damping
+  parameters are optimised, from statsmodels' starting values without its brute-force grid
+  (`use_brute=False`), with BLAS held to one thread while fitting (the optimiser's steps are
+  tiny: more threads only add hand-offs, several-fold on a busy machine). Window,
+  logarithmic schedule and cheaper fit bound the cost to about 30 fits of at most
+  `HW_MAX_WINDOW` points for 14 days at 1 minute or a day at 1 second, where re-fitting the
+  whole growing history took minutes (and `auto`, which runs every candidate, with it).
+  With the defaults a daily season is fitted at 1-minute intervals (two seasons of 1,440 fit
+  in 4,320) but not at 1 second (a day is 86,400 intervals): there the model is level and
+  damped trend only.
 - `lstm`: a one-layer LSTM over the last `LSTM_LOOKBACK` peaks (torch, optional, imported
   only here), trained for `LSTM_EPOCHS` full-batch epochs at sparser re-fit points.
 - `auto`: at each t, the forecast of whichever candidate (`AUTO_CANDIDATES`) had the lowest
@@ -67,8 +72,9 @@ HW_MIN_WINDOW = 480
 """Intervals the `holt_winters` fit window holds at least (once the history is that long),
 so a short season still leaves enough points to estimate the smoothing parameters."""
 HW_MAX_WINDOW = 4320
-"""Intervals the `holt_winters` fit window holds at most (three days at 1 minute): each fit
-costs about 0.1-0.5 s at this size on one core, whatever the length of the trace."""
+"""Intervals the `holt_winters` fit window holds at most (three days at 1 minute): a fit this
+size takes tens of milliseconds however long the trace, where fits on the whole history of
+14 days at 1 minute took seconds each."""
 HW_REFIT_GROWTH = 0.25
 """`holt_winters` re-fits every `REFIT_MIN_STEP` intervals, or every quarter of the history
 once that is longer (28 fits for 20,160 intervals, 35 for 86,400)."""
@@ -141,7 +147,7 @@ def _seasonal_naive(y: np.ndarray, interval_s: float, season_s: float) -> np.nda
     return out
 
 
-def holt_winters_window(fit_at: int, period: int) -> tuple[int, bool]:
+def _holt_winters_window(fit_at: int, period: int) -> tuple[int, bool]:
     """The first interval of the history `holt_winters` fits at history length `fit_at`,
     and whether that window is long enough for the seasonal component (two seasons + 10)."""
     size = min(max(HW_WINDOW_SEASONS * period, HW_MIN_WINDOW), HW_MAX_WINDOW)
@@ -151,34 +157,45 @@ def holt_winters_window(fit_at: int, period: int) -> tuple[int, bool]:
 
 def _holt_winters(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
+    from threadpoolctl import threadpool_limits
 
     period = round(season_s / interval_s)
     out = _last(y, interval_s, season_s)
     points = list(refit_points(len(y), growth=HW_REFIT_GROWTH)) + [len(y)]
-    for fit_at, until in zip(points, points[1:]):
-        start, seasonal = holt_winters_window(fit_at, period)
-        shape: dict[str, Any] = {"trend": "add", "damped_trend": True, "seasonal": "add" if seasonal else None}
-        if seasonal:
-            shape["seasonal_periods"] = period
-        history = y[start:fit_at]
-        if np.ptp(history) == 0:  # a flat history has nothing to fit: keep the previous peak
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            init = "heuristic" if seasonal else "estimated"
-            p = ExponentialSmoothing(history, initialization_method=init, **shape).fit(use_brute=False).params
-            known = {"initial_level": p["initial_level"], "initial_trend": p["initial_trend"]}
+    with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"):
+        warnings.simplefilter("ignore")
+        for fit_at, until in zip(points, points[1:]):
+            start, seasonal = _holt_winters_window(fit_at, period)
+            shape: dict[str, Any] = {"trend": "add", "damped_trend": True, "seasonal": "add" if seasonal else None}
             if seasonal:
-                known["initial_seasonal"] = p["initial_seasons"]
-            fixed = ExponentialSmoothing(y[start:until], initialization_method="known", **known, **shape).fit(
-                smoothing_level=p["smoothing_level"],
-                smoothing_trend=p["smoothing_trend"],
-                smoothing_seasonal=p["smoothing_seasonal"] if seasonal else None,
-                damping_trend=p["damping_trend"],
-                optimized=False,
-            )
-        out[fit_at:until] = np.asarray(fixed.fittedvalues)[fit_at - start : until - start]
+                shape["seasonal_periods"] = period
+            history = y[start:fit_at]
+            if np.ptp(history) == 0:  # a flat history has nothing to fit: keep the previous peak
+                continue
+            fitted = ExponentialSmoothing(history, initialization_method="heuristic", **shape).fit(use_brute=False)
+            out[fit_at:until] = _holt_winters_run(fitted, y[fit_at:until], period if seasonal else 0)
     return _clean(out, y)
+
+
+def _holt_winters_run(fitted: Any, ahead: np.ndarray, period: int) -> np.ndarray:
+    """One-step forecasts of `ahead` (the peaks after the fitted history) with the fitted
+    parameters held fixed, continuing from the fitted model's last state: statsmodels'
+    additive damped-trend recursion, element i made from `ahead[:i]`."""
+    p = fitted.params
+    alpha, beta, phi = float(p["smoothing_level"]), float(p["smoothing_trend"]), float(p["damping_trend"])
+    gamma = float(p["smoothing_seasonal"]) if period else 0.0
+    level, trend = float(fitted.level[-1]), float(fitted.trend[-1])
+    season = [float(v) for v in fitted.season[-period:]] if period else [0.0]
+    out = np.empty(len(ahead))
+    for i, actual in enumerate(ahead.tolist()):
+        k = i % len(season)  # the season slot of this interval (one season ago)
+        base = level + phi * trend
+        out[i] = base + season[k]
+        new_level = alpha * (actual - season[k]) + (1 - alpha) * base
+        trend = beta * (new_level - level) + (1 - beta) * phi * trend
+        season[k] = gamma * (actual - base) + (1 - gamma) * season[k]
+        level = new_level
+    return out
 
 
 def _lstm(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:

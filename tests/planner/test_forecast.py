@@ -118,22 +118,51 @@ def test_simple_methods_against_brute_force() -> None:
 
 
 def test_holt_winters_matches_a_fresh_statsmodels_fit_at_each_refit() -> None:
+    """At each re-fit point r, the forecast of y[r] is a fresh statsmodels fit on the last
+    seasons of y[:r] (a bounded window, long enough here that it slides), forecast one ahead;
+    up to the next re-fit, statsmodels' run of that model with its parameters held fixed."""
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-    y = _series(70, seed=5)
+    y = _series(600, seed=5)
     forecast = forecast_peaks(y, "holt_winters", interval_s=INTERVAL_S, season_s=SEASON_S)
     period = round(SEASON_S / INTERVAL_S)
-    for r in fc.refit_points(len(y)):
-        seasonal = r >= 2 * period + 10
-        model = ExponentialSmoothing(
-            y[:r],
-            trend="add",
-            damped_trend=True,
-            seasonal="add" if seasonal else None,
-            seasonal_periods=period if seasonal else None,
-            initialization_method="heuristic" if seasonal else "estimated",
+    size = min(max(fc.HW_WINDOW_SEASONS * period, fc.HW_MIN_WINDOW), fc.HW_MAX_WINDOW)
+    refits = list(fc.refit_points(len(y), growth=fc.HW_REFIT_GROWTH))
+    assert refits[-1] > size  # the window slides over part of the series
+    for r, until in zip(refits, refits[1:] + [len(y)]):
+        start = max(0, r - size)
+        seasonal = r - start >= 2 * period + 10
+        shape = {"trend": "add", "damped_trend": True, "seasonal": "add" if seasonal else None}
+        shape["seasonal_periods"] = period if seasonal else None
+        fit = ExponentialSmoothing(y[start:r], initialization_method="heuristic", **shape).fit(use_brute=False)
+        assert forecast[r] == pytest.approx(max(0.0, fit.forecast(1)[0]), rel=1e-6)
+        p = fit.params
+        fixed = ExponentialSmoothing(
+            y[start:until],
+            initialization_method="known",
+            initial_level=p["initial_level"],
+            initial_trend=p["initial_trend"],
+            initial_seasonal=p["initial_seasons"] if seasonal else None,
+            **shape,
+        ).fit(
+            smoothing_level=p["smoothing_level"],
+            smoothing_trend=p["smoothing_trend"],
+            smoothing_seasonal=p["smoothing_seasonal"] if seasonal else None,
+            damping_trend=p["damping_trend"],
+            optimized=False,
         )
-        assert forecast[r] == pytest.approx(max(0.0, model.fit().forecast(1)[0]), rel=1e-6)
+        expected = np.maximum(np.asarray(fixed.fittedvalues)[r - start :], 0.0)
+        np.testing.assert_allclose(forecast[r:until], expected, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "lstm"])
+def test_forecasts_do_not_depend_on_the_series_length(method) -> None:
+    """Element t is the same whether the series ends at t or goes on (re-fit points and
+    windows depend on t alone)."""
+    y = _series(300, seed=11)
+    full = forecast_peaks(y, method, interval_s=INTERVAL_S, season_s=SEASON_S)
+    for end in (37, 150, 251):
+        np.testing.assert_array_equal(forecast_peaks(y[:end], method, interval_s=INTERVAL_S, season_s=SEASON_S), full[:end])
 
 
 def test_auto_against_brute_force_selection() -> None:
