@@ -15,14 +15,22 @@ from rich.console import Console
 
 from themis.cli import output
 from themis.cli.options import parse_duration_ms
+from themis.common.errors import InputError
 
 QUICK_WINDOW_S = 900.0
 """--quick replays only the first 15 minutes of the trace."""
+
+TRACE_TITLES = {
+    "azure_functions_2019": "Azure Functions 2019, all 200 functions summed (one day)",
+    "azure_llm_2023_code": "Azure LLM code trace (2023, one hour)",
+    "azure_functions_2021": "Azure Functions 2021 invocations",
+}
 
 
 def demo(
     out_dir: Path = typer.Option(Path("out/demo"), "--out-dir", help="Folder for every artefact (created if missing)."),
     model: str = typer.Option(None, "--model", help="Bundled model to profile [default: resnet18; small_cnn with --quick]."),
+    trace_name: str = typer.Option("azure_functions_2019", "--trace", help=f"Bundled trace: {', '.join(TRACE_TITLES)}."),
     slo: str = typer.Option(None, "--slo", help="Latency SLO [default: 5 x the fastest measured batch-1 median]."),
     replicas: int = typer.Option(6, "--replicas", help="Scale the trace so that its peak needs about this many replicas."),
     node_cores: int = typer.Option(8, "--node-cores", help="Node size to plan for (cores above those measured are extrapolated)."),
@@ -47,6 +55,7 @@ def demo(
     from themis.reports.export import export
     from themis.reports.html import ReportInputs, render_report
     from themis.reports.k8s import write_manifests
+    from themis.reports.trace_tables import duration_text
 
     console = output.console
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -63,14 +72,16 @@ def demo(
     profile = run.run_profile(request).frame
     step.done(f"profile   {model} on {len(devices.available_cpus())} CPU core(s), cores {cores} x batches {batches}", request.out)
 
-    trace = load_trace(bundled_trace("azure_llm_2023_code"))
+    if trace_name not in TRACE_TITLES:
+        raise InputError(f"unknown bundled trace {trace_name!r}; use one of {', '.join(TRACE_TITLES)}", option="--trace")
+    trace = load_trace(bundled_trace(trace_name))
     if quick:
         trace = trace.window(0.0, QUICK_WINDOW_S)
     slo_ms = parse_duration_ms(slo, "--slo") if slo else slo_for_profile(profile)
     factor = scale_for_replicas(trace, profile, slo_ms, replicas)
     trace = trace.scaled(factor, seed=0)
-    step.done(f"trace     Azure LLM code trace (2023), scaled x{factor:.3g} to {trace.requests:,} requests "
-              f"over {trace.duration_s / 60:.0f} min, peak {trace.peak_rates(60.0).max():.0f} rps", None)
+    step.done(f"trace     {TRACE_TITLES[trace_name]}, scaled x{factor:.3g} to {trace.requests:,} requests "
+              f"over {duration_text(trace.duration_s)}, peak {trace.peak_rates(60.0).max():.0f} rps", None)
 
     methods = ("last", "moving_max", "ewma", "auto")
     backtest = backtest_trace(trace, methods, interval_s=60.0)
@@ -97,7 +108,7 @@ def demo(
     show_comparison(comparison, console)
 
     inputs = ReportInputs(profiles=[profile], trace=trace, schedule=planned.schedule, requests=themis_run.to_frame(),
-                          comparison=comparison.to_dict(), slo_ms=slo_ms, title=f"themis demo: {model} on the Azure LLM trace")
+                          comparison=comparison.to_dict(), slo_ms=slo_ms, title=f"themis demo: {model} on the {TRACE_TITLES[trace_name]}")
     report = render_report(inputs, out_dir / "report.html")
     step.done(f"report    {len(report.png_paths)} plots", report.html_path)
 
