@@ -15,10 +15,9 @@ import sys
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
-
 from themis.common import SCHEMA_VERSION, __version__
 from themis.common.errors import InputError
+from typer.core import TyperGroup
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -86,17 +85,17 @@ def root(
 
 
 # --- command registration (one line per command module) ---
+from themis.cli import check as _check  # noqa: E402
+from themis.cli import compare as _compare  # noqa: E402
+from themis.cli import demo as _demo  # noqa: E402
+from themis.cli import forecast as _forecast  # noqa: E402
 from themis.cli import models as _models  # noqa: E402
+from themis.cli import plan as _plan  # noqa: E402
 from themis.cli import profile as _profile  # noqa: E402
 from themis.cli import profile_fit as _profile_fit  # noqa: E402
-from themis.cli import simulate as _simulate  # noqa: E402
-from themis.cli import compare as _compare  # noqa: E402
-from themis.cli import plan as _plan  # noqa: E402
 from themis.cli import report as _report  # noqa: E402
-from themis.cli import check as _check  # noqa: E402
-from themis.cli import demo as _demo  # noqa: E402
+from themis.cli import simulate as _simulate  # noqa: E402
 from themis.cli import trace as _trace  # noqa: E402
-from themis.cli import forecast as _forecast  # noqa: E402
 
 app.command("models")(_models.models)
 app.add_typer(_profile.profile_app, name="profile")

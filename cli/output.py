@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 
 
-
 class Result(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 

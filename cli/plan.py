@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
-from themis.cli import output
 from themis.cli import options as opt
+from themis.cli import output
 from themis.cli.service import load_traffic
 from themis.planner.choices import PLANNED_POLICIES as POLICIES
 from themis.planner.errors import PlanInputError

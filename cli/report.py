@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-
 from themis.cli import output
 from themis.common.errors import InputError
 
@@ -63,7 +62,10 @@ def report(
     from themis.planner.serving import load_schedule
     from themis.planner.traces import load_trace
     from themis.profiler.table import read_profile
-    from themis.reports.html import ReportInputs, render_report  # matplotlib: only when reporting
+    from themis.reports.html import (  # matplotlib: only when reporting
+        ReportInputs,
+        render_report,
+    )
 
     the_trace = load_trace(trace) if trace else None
     if the_trace is not None and scale != 1.0:

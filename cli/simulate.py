@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
-from themis.cli import output
 from themis.cli import options as opt
+from themis.cli import output
 from themis.cli.options import parse_duration_ms, parse_duration_s
 from themis.cli.service import load_traffic
 
@@ -38,7 +37,8 @@ def simulate(
     from themis.planner.compare import serving_models
     from themis.planner.pipeline import stages_from_profiles
     from themis.planner.serving import load_schedule
-    from themis.planner.simulate import SimConfig, simulate as run_simulation
+    from themis.planner.simulate import SimConfig
+    from themis.planner.simulate import simulate as run_simulation
     from themis.reports.compare_tables import show_simulation
 
     schedule = load_schedule(plan)

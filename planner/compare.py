@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-
 from themis.common import SCHEMA_VERSION
 from themis.planner.choices import POLICIES
 from themis.planner.control import HpaController, SurgeController
@@ -118,7 +117,10 @@ def compare(
     unknown = [p for p in policies if p not in POLICIES]
     if unknown:
         raise PlanInputError(f"unknown policy {unknown[0]!r}; use any of {', '.join(POLICIES)}", option="--policies")
-    from themis.planner.simulate import SimConfig, simulate  # numba loads only when simulating
+    from themis.planner.simulate import (  # numba loads only when simulating
+        SimConfig,
+        simulate,
+    )
 
     arrivals_s = trace.request_arrivals(seed)
     sim_config = SimConfig(

@@ -20,7 +20,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from themis.planner.policies.hpa import SYNC_PERIOD_S, HpaConfig, HpaContext, HpaState, hpa_decide
+from themis.planner.policies.hpa import (
+    SYNC_PERIOD_S,
+    HpaConfig,
+    HpaContext,
+    HpaState,
+    hpa_decide,
+)
 from themis.planner.serving import Group, Schedule, Stage, StageAllocation
 
 if TYPE_CHECKING:  # the simulator pulls in numba; controllers only need its Observation type

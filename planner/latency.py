@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from themis.planner.errors import ProfileDataError
 
 METHODS = ("amdahl", "interpolate")
@@ -43,7 +42,9 @@ def fit_amdahl(batch: np.ndarray, cores: np.ndarray, latency_ms: np.ndarray) -> 
     Rows are weighted by 1/latency so that small cells count as much as big ones (the
     planner cares about relative error across the whole table).
     """
-    from scipy.optimize import nnls  # imported here: scipy.optimize is slow to import (`--help`)
+    from scipy.optimize import (
+        nnls,  # imported here: scipy.optimize is slow to import (`--help`)
+    )
 
     x = _amdahl_features(batch, cores)
     w = 1.0 / np.asarray(latency_ms, dtype=float)

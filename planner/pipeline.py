@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from themis.planner.errors import PlanInputError
 from themis.planner.latency import LatencyModel, load_latency_candidates
 from themis.planner.serving import Stage

@@ -20,12 +20,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from themis.common import SCHEMA_VERSION
 from themis.planner.choices import PLANNED_POLICIES
 from themis.planner.errors import PlanInputError
 from themis.planner.latency import LatencyModel
-from themis.planner.policies.base import IntervalSolver, PolicySetup, StageSpace, run_policy
+from themis.planner.policies.base import (
+    IntervalSolver,
+    PolicySetup,
+    StageSpace,
+    run_policy,
+)
 from themis.planner.serving import Group, Schedule, Stage, StageAllocation, Step
 from themis.planner.traces import Trace
 

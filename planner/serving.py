@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
 from themis.common import SCHEMA_VERSION
 from themis.planner.errors import PlanInputError
 

@@ -30,7 +30,6 @@ import bz2
 import contextlib
 import csv
 import gzip
-import io
 import lzma
 import re
 import warnings
@@ -48,11 +47,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-
 from themis.common import SCHEMA_VERSION
 from themis.common.atomic import write_atomic
 from themis.planner.choices import TRACE_FORMATS
 from themis.planner.errors import TraceError
+
 
 @dataclass(frozen=True)
 class Trace:

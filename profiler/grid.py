@@ -10,9 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
-
 from themis.profiler.devices import Device
-from themis.profiler.errors import BadOptionError
 from themis.profiler.table import CELL_KEY
 
 DEFAULT_BATCH_SIZES = (1, 2, 4, 8, 16, 32)

@@ -18,14 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
 from themis.common import SCHEMA_VERSION
 from themis.profiler.devices import Device, available_cpus, environment
 from themis.profiler.errors import BadOptionError, ModelLoadError, ProfileFileError
 from themis.profiler.grid import Cell, build_grid, finished_keys, missing_cells
 from themis.profiler.measure import Budget, CellRecord
 from themis.profiler.models import ModelSpec
-from themis.profiler.table import CELL_KEY, COLUMNS, KIND, profile_rows, read_profile, write_profile
+from themis.profiler.table import (
+    CELL_KEY,
+    COLUMNS,
+    KIND,
+    profile_rows,
+    read_profile,
+    write_profile,
+)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
-
 from themis.planner.verdict import Verdict
 
 

@@ -6,9 +6,8 @@ The parameter counts match the published models exactly (11,689,512 and 25,557,0
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from themis.sample_models import SEED
+from torch import nn
 
 
 class BasicBlock(nn.Module):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from themis.sample_models import SEED
+from torch import nn
 
 
 def small_cnn(input_shape: tuple[int, ...]) -> nn.Module:

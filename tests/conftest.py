@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from themis.data import bundled_trace
+from typer.testing import CliRunner
 
 GOLDEN_PROFILES = Path(__file__).parent / "data" / "profiles"
 

@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
 from themis.planner import dp
 from themis.planner.latency import LatencyModel
-from themis.planner.queueing import batch_stats_ms, latency_from_stats_ms, latency_grid_ms
+from themis.planner.queueing import (
+    batch_stats_ms,
+    latency_from_stats_ms,
+    latency_grid_ms,
+)
 from themis.planner.serving import Group, Stage, StageAllocation
 
 if TYPE_CHECKING:

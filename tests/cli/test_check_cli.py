@@ -7,9 +7,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from themis.cli.app import app
-from themis.profiler.table import profile_rows, read_environment, read_profile, write_profile
+from themis.profiler.table import (
+    profile_rows,
+    read_environment,
+    read_profile,
+    write_profile,
+)
 
 PROFILES = Path(__file__).parents[1] / "data" / "profiles"
 RESNET18 = PROFILES / "resnet18_cpu.parquet"

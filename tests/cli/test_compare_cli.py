@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-import json
-
 import pytest
-
 from themis.cli.app import app
 
 GOLDEN_PROFILES = Path(__file__).parents[1] / "data" / "profiles"

@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 import pytest
-
 from themis.cli.app import app
 from themis.planner.forecast import METHODS
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from themis.cli.options import parse_duration_ms, parse_duration_s, parse_fraction, parse_int_list, parse_prices
+from themis.cli.options import (
+    parse_duration_ms,
+    parse_duration_s,
+    parse_fraction,
+    parse_int_list,
+    parse_prices,
+)
 from themis.common.errors import InputError
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from themis.cli.app import app
 from themis.planner.forecast import METHODS
 from themis.planner.serving import load_schedule

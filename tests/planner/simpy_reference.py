@@ -22,9 +22,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
-
 from themis.planner.serving import Group, StageAllocation
-from themis.planner.simulate import QUANTILE_KNOTS, Observation, ServiceTables, SimConfig, StageView
+from themis.planner.simulate import (
+    QUANTILE_KNOTS,
+    Observation,
+    ServiceTables,
+    SimConfig,
+    StageView,
+)
 
 
 @dataclass

@@ -9,10 +9,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from themis.planner import forecast as fc
 from themis.planner.errors import ForecastError
-from themis.planner.forecast import METHODS, backtest, backtest_trace, forecast_peaks, score_forecast
+from themis.planner.forecast import (
+    METHODS,
+    backtest,
+    backtest_trace,
+    forecast_peaks,
+    score_forecast,
+)
 from themis.planner.traces import Trace, load_trace
 
 INTERVAL_S = 10.0

@@ -6,8 +6,13 @@ import math
 
 from hypothesis import given
 from hypothesis import strategies as st
-
-from themis.planner.policies.hpa import SYNC_PERIOD_S, HpaConfig, HpaContext, HpaState, hpa_decide
+from themis.planner.policies.hpa import (
+    SYNC_PERIOD_S,
+    HpaConfig,
+    HpaContext,
+    HpaState,
+    hpa_decide,
+)
 
 CONFIG = HpaConfig(target_utilisation=0.6, max_replicas=20)
 

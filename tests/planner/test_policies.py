@@ -6,9 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from plan_support import golden_model
-
 from themis.planner.plan import PlanConfig, plan
-from themis.planner.policies.base import Cohort, Restriction, apply_request, ready_groups
+from themis.planner.policies.base import (
+    Cohort,
+    Restriction,
+    apply_request,
+    ready_groups,
+)
 from themis.planner.serving import Group, Stage
 from themis.planner.traces import Trace
 

@@ -9,10 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from plan_support import golden_model, poisson_arrivals, simulate_stage
-
 from themis.data import bundled_trace
 from themis.planner.plan import PlanConfig, plan
-from themis.planner.queueing import erlang_c, erlang_c_table, estimate_latency_ms, latency_grid_ms
+from themis.planner.queueing import (
+    erlang_c,
+    erlang_c_table,
+    estimate_latency_ms,
+    latency_grid_ms,
+)
 from themis.planner.serving import Stage
 from themis.planner.traces import load_trace
 

@@ -8,14 +8,17 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
+from simpy_reference import simulate_reference
 from themis.planner.control import HpaController, ScheduleController, SurgeController
 from themis.planner.errors import PlanInputError
 from themis.planner.policies.hpa import HpaConfig
 from themis.planner.serving import Group, Schedule, Stage, StageAllocation, Step
-from themis.planner.simulate import QUANTILE_KNOTS, ServiceTables, SimConfig, simulate_tables
-
-from simpy_reference import simulate_reference
+from themis.planner.simulate import (
+    QUANTILE_KNOTS,
+    ServiceTables,
+    SimConfig,
+    simulate_tables,
+)
 
 
 def make_schedule(steps, n_stages=1, extra=None):

@@ -11,8 +11,13 @@ from types import SimpleNamespace
 
 import pynvml
 import pytest
-
-from themis.profiler.devices import available_cpus, cpu_device, default_core_counts, discover_gpus, resolve_devices
+from themis.profiler.devices import (
+    available_cpus,
+    cpu_device,
+    default_core_counts,
+    discover_gpus,
+    resolve_devices,
+)
 from themis.profiler.errors import BadOptionError, NoGpuError
 from themis.profiler.measure import Budget
 from themis.profiler.models import resolve_model

@@ -7,8 +7,14 @@ import time
 import numpy as np
 import pytest
 import torch
-
-from themis.profiler.measure import Budget, CellRecord, cpu_timer, is_out_of_memory, measure_cell, time_calls
+from themis.profiler.measure import (
+    Budget,
+    CellRecord,
+    cpu_timer,
+    is_out_of_memory,
+    measure_cell,
+    time_calls,
+)
 from themis.sample_models import SAMPLE_MODELS
 
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from themis.profiler.devices import available_cpus, cpu_device, environment
 from themis.profiler.errors import BadOptionError, ModelLoadError, ProfileFileError
 from themis.profiler.grid import build_grid
+from themis.profiler.measure import Budget
 from themis.profiler.models import resolve_model
 from themis.profiler.run import ProfileRequest, run_profile
 from themis.profiler.table import read_profile, write_profile
-
-from themis.profiler.measure import Budget
 
 TINY_BUDGET = Budget(budget_s=0.05, min_samples=5, warmup=1)
 CORES = [1, 2] if len(available_cpus()) >= 2 else [1]

@@ -10,11 +10,16 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from themis.common import SCHEMA_VERSION
 from themis.common.errors import InputError
 from themis.profiler.errors import ProfileFileError
-from themis.profiler.table import COLUMNS, ENVIRONMENT_KEYS, profile_rows, read_profile, write_profile
+from themis.profiler.table import (
+    COLUMNS,
+    ENVIRONMENT_KEYS,
+    profile_rows,
+    read_profile,
+    write_profile,
+)
 
 GOLDEN = Path(__file__).parents[1] / "data" / "profiles"
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import matplotlib.image
 import numpy as np
 import pytest
-
 from themis.planner.compare import compare
 from themis.planner.latency import load_latency_models
 from themis.planner.plan import PlanConfig
