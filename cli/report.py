@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from themis.cli import output
 from themis.common.errors import InputError
+from themis.common.files import read_json_object
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
 def _read_comparison(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("file not found", file=path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"not valid JSON ({exc})", file=path) from None
-    if not isinstance(data, dict) or data.get("kind") != "comparison" or "policies" not in data:
+    data = read_json_object(path, "a themis comparison")
+    if data.get("kind") != "comparison" or "policies" not in data:
         raise InputError("not a themis comparison (write one with `themis compare --out cmp.json`)", file=path)
     return data
 

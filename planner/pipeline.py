@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from themis.common.files import read_text
 from themis.planner.errors import PlanInputError
 from themis.planner.latency import LatencyModel, load_latency_candidates
 from themis.planner.serving import Stage
@@ -27,10 +28,8 @@ def load_pipeline(path: str | Path) -> list[tuple[Stage, list[LatencyModel]]]:
     """Stages with their fitted latency models (one per device), in pipeline order."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlanInputError("file not found", file=path) from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        data = yaml.safe_load(read_text(path))
+    except yaml.YAMLError as exc:
         raise PlanInputError(f"not valid YAML ({_first_line(exc)})", file=path) from None
     if not isinstance(data, dict) or not isinstance(data.get("stages"), list) or not data["stages"]:
         raise PlanInputError("expected a mapping with a non-empty `stages` list", file=path)

@@ -13,13 +13,13 @@ the allocation once it is fully in effect.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from themis.common import SCHEMA_VERSION
+from themis.common.files import read_json_object
 from themis.planner.errors import PlanInputError
 
 
@@ -234,16 +234,7 @@ class Schedule:
 
 def load_schedule(path: str | Path) -> Schedule:
     """Read a plan JSON written by `themis plan --out plan.json`."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlanInputError("file not found", file=path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PlanInputError(f"not valid JSON ({exc})", file=path) from None
-    if not isinstance(data, dict):
-        raise PlanInputError("not a themis plan (expected a JSON object)", file=path)
-    return Schedule.from_dict(data, source=str(path))
+    return Schedule.from_dict(read_json_object(path, "a themis plan"), source=str(path))
 
 
 def _json_float(value: float) -> float | None:

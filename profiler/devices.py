@@ -7,6 +7,7 @@ boundary on a machine without a GPU.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 from dataclasses import dataclass
@@ -56,13 +57,11 @@ def default_core_counts(cpu_count: int | None = None) -> list[int]:
 
 def cpu_model() -> str:
     """The CPU's model string from /proc/cpuinfo (platform's answer elsewhere)."""
-    try:
+    with contextlib.suppress(OSError):
         with open("/proc/cpuinfo", encoding="utf-8") as info:
             for line in info:
                 if line.startswith("model name"):
                     return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     return platform.processor() or platform.machine()
 
 

@@ -7,6 +7,7 @@ with `perf_counter_ns`; GPU calls with CUDA events (the GPU's own clock, no host
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -115,22 +116,18 @@ def cuda_timer(torch: Any) -> Callable[[Callable[[], Any]], float]:
 
 def reset_peak_rss() -> None:
     """Reset the kernel's peak-RSS counter of this process (Linux), so each cell has its own peak."""
-    try:
+    with contextlib.suppress(OSError):
         with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
             refs.write("5")
-    except OSError:
-        pass
 
 
 def peak_rss_mb() -> float:
     """Peak resident memory of this process since the last reset (VmHWM), in MB."""
-    try:
+    with contextlib.suppress(OSError):
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024
-    except OSError:
-        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

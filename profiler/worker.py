@@ -9,6 +9,7 @@ increasing order, stopping after an out-of-memory batch), or `load_error`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -20,13 +21,11 @@ from themis.profiler.models import ModelSpec, load_model
 
 def _die_with_parent() -> None:
     """Ask Linux to kill this worker when the parent dies (e.g. `kill -9` of `themis`)."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         import ctypes
         import signal
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def _emit(event: str, **payload: Any) -> None:
