@@ -186,6 +186,7 @@ def plan(
         stages=tuple(stage for stage, _ in stages),
         steps=steps,
         price_per_core_hour=config.price_per_core_hour,
+        price_per_gpu_hour=dict(config.price_per_gpu_hour),
         extra=extra,
     )
     result = _verdict(schedule, solver, peaks, config, run.infeasible_steps)

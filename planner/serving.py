@@ -104,6 +104,8 @@ class Schedule:
     stages: tuple[Stage, ...]
     steps: list[Step]
     price_per_core_hour: float = 0.0
+    price_per_gpu_hour: dict[str, float] = field(default_factory=dict)
+    """GPU price per device-hour, keyed by (a part of) the device name."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Policy-specific additions (e.g. the themis surge rule), kept verbatim in the JSON."""
 
@@ -119,13 +121,17 @@ class Schedule:
             for prev, cur in zip(before.stages, after.stages)
         )
 
+    def cost(self) -> float:
+        """Money: CPU cores at the core-hour price, GPUs (one per replica) at their device's price."""
+        total = 0.0
+        for step in self.steps:
+            for a in step.stages:
+                price = unit_price_per_hour(a.device, self.price_per_core_hour, self.price_per_gpu_hour)
+                total += a.total_cores * step.duration_s / 3600.0 * (price or 0.0)
+        return total
+
     def totals(self) -> dict[str, float | int]:
-        core_seconds = self.core_seconds()
-        return {
-            "core_seconds": core_seconds,
-            "cost": core_seconds / 3600.0 * self.price_per_core_hour,
-            "scale_actions": self.scale_actions(),
-        }
+        return {"core_seconds": self.core_seconds(), "cost": self.cost(), "scale_actions": self.scale_actions()}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -139,6 +145,7 @@ class Schedule:
             "cold_start_s": self.cold_start_s,
             "resize_s": self.resize_s,
             "price_per_core_hour": self.price_per_core_hour,
+            "price_per_gpu_hour": self.price_per_gpu_hour,
             "stages": [
                 {"name": s.name, "model": s.model, "visit_ratio": s.visit_ratio} for s in self.stages
             ],
@@ -223,6 +230,7 @@ class Schedule:
                 stages=stages,
                 steps=steps,
                 price_per_core_hour=float(data.get("price_per_core_hour", 0.0)),
+                price_per_gpu_hour={str(k): float(v) for k, v in data.get("price_per_gpu_hour", {}).items()},
                 extra=dict(data.get("extra", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -230,6 +238,15 @@ class Schedule:
         if any(len(step.stages) != len(stages) for step in steps):
             raise PlanInputError("a step does not list every stage", file=source)
         return schedule
+
+
+def unit_price_per_hour(device: str, price_per_core_hour: float, price_per_gpu_hour: dict[str, float]) -> float | None:
+    """Price of one core-hour (`device == "cpu"`) or one GPU-hour of `device`, whose name
+    contains a key of `price_per_gpu_hour` (case-insensitive); None for an unpriced GPU."""
+    if device == "cpu":
+        return price_per_core_hour
+    name = device.lower()
+    return next((float(p) for key, p in price_per_gpu_hour.items() if key.lower() in name), None)
 
 
 def load_schedule(path: str | Path) -> Schedule:

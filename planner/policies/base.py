@@ -23,7 +23,7 @@ from themis.planner.queueing import (
     latency_from_stats_ms,
     latency_grid_ms,
 )
-from themis.planner.serving import Group, Stage, StageAllocation
+from themis.planner.serving import Group, Stage, StageAllocation, unit_price_per_hour
 
 if TYPE_CHECKING:
     from themis.planner.plan import PlanConfig
@@ -47,15 +47,10 @@ def price_of(model: LatencyModel, cores: int, config: PlanConfig) -> float | Non
     """Objective weight per replica-hour: money when any price is given, else cores (a GPU
     counts 1). None when a GPU has no price while prices are in use (not comparable)."""
     priced = config.price_per_core_hour > 0 or bool(config.price_per_gpu_hour)
-    if not model.is_gpu:
-        return cores * config.price_per_core_hour if priced else float(cores)
     if not priced:
-        return 1.0
-    name = model.device_name.lower()
-    for key, price in config.price_per_gpu_hour.items():
-        if key.lower() in name:
-            return float(price)
-    return None
+        return 1.0 if model.is_gpu else float(cores)
+    price = unit_price_per_hour(model.device, config.price_per_core_hour, config.price_per_gpu_hour)
+    return None if price is None else price * (1 if model.is_gpu else cores)
 
 
 class StageSpace:

@@ -210,3 +210,18 @@ def test_every_policy_plans_a_pipeline_and_the_oracle_stays_the_floor(llm_trace)
         assert all(sum(a.est_latency_ms for a in s.stages) <= 1000.0 for i, s in enumerate(schedule.steps) if i not in flagged)
         if schedule.extra["estimated_violation_intervals"] == 0:
             assert results["oracle"].schedule.core_seconds() <= schedule.core_seconds(), policy
+
+
+def test_plan_cost_prices_gpu_replicas_per_gpu_hour() -> None:
+    """A GPU stage is priced per GPU-hour of its device, a CPU stage per core-hour."""
+    from themis.planner.serving import Group, Schedule, Stage, StageAllocation, Step
+
+    cpu = StageAllocation((Group(2, 4),), batch=8, device="cpu")
+    gpu = StageAllocation((Group(3, 1),), batch=8, device="NVIDIA A100-SXM4-40GB")
+    schedule = Schedule(
+        policy="static", slo_ms=100.0, percentile=99.0, interval_s=3600.0, trace_start=None, cold_start_s=30.0, resize_s=1.0,
+        stages=(Stage("pre", "small_cnn"), Stage("main", "resnet50")), steps=[Step(0.0, 3600.0, 10.0, (cpu, gpu))],
+        price_per_core_hour=0.05, price_per_gpu_hour={"a100": 2.5},
+    )
+    assert schedule.cost() == pytest.approx(2 * 4 * 0.05 + 3 * 2.5)
+    assert Schedule.from_dict(schedule.to_dict()).cost() == pytest.approx(schedule.cost())
