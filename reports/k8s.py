@@ -10,8 +10,10 @@
   for the pod `resize` subresource (`kubectl patch pod P --subresource resize`) with the
   time each applies, and a script that applies them on schedule.
 
-Times come from the plan's `trace_start`; a plan without calendar time is anchored at
-midnight UTC of 2000-01-01 (stated in every file). Pure function of the plan JSON.
+Times come from the plan's `trace_start`, and the cron triggers fire on those dates. A
+plan without calendar time is anchored at midnight UTC (of 2000-01-01, stated in every
+file); when it spans at most a day its cron triggers recur daily, since such a plan
+describes a typical day. Pure function of the plan JSON.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from themis.common.errors import InputError
 CONTAINER = "model-server"
 IMAGE = "REPLACE-ME/model-server:latest"
 DEFAULT_ANCHOR = datetime(2000, 1, 1, tzinfo=timezone.utc)
+DAY_S = 86_400.0
 
 
 def k8s_name(text: str) -> str:
@@ -40,13 +43,14 @@ def k8s_name(text: str) -> str:
 def manifests(plan: dict[str, Any], *, app: str = "themis", image: str = IMAGE) -> dict[str, Any]:
     """File name -> content (a dict for YAML manifests, a str for scripts), per stage."""
     anchor = _anchor(plan)
+    daily = not plan.get("trace_start") and bool(plan["steps"]) and plan["steps"][-1]["t_end_s"] <= DAY_S
     files: dict[str, Any] = {}
     for j, stage in enumerate(plan["stages"]):
         name = k8s_name(f"{app}-{stage['name']}")
         allocations = [step["stages"][j] for step in plan["steps"]]
         steady = _steady(plan["steps"], j)
         files[f"deployment-{k8s_name(stage['name'])}.yaml"] = deployment(name, stage, steady, image)
-        files[f"scaledobject-{k8s_name(stage['name'])}.yaml"] = scaled_object(name, plan["steps"], j, anchor, allocations)
+        files[f"scaledobject-{k8s_name(stage['name'])}.yaml"] = scaled_object(name, plan["steps"], j, anchor, allocations, daily=daily)
         patches = resize_steps(plan["steps"], j, anchor)
         files[f"resize-{k8s_name(stage['name'])}.yaml"] = {"deployment": name, "container": CONTAINER, "steps": patches}
         files[f"resize-{k8s_name(stage['name'])}.sh"] = resize_script(name, patches)
@@ -102,7 +106,9 @@ def deployment(name: str, stage: dict[str, Any], steady: dict[str, Any], image: 
     }
 
 
-def scaled_object(name: str, steps: list[dict[str, Any]], j: int, anchor: datetime, allocations: list[dict[str, Any]]) -> dict[str, Any]:
+def scaled_object(
+    name: str, steps: list[dict[str, Any]], j: int, anchor: datetime, allocations: list[dict[str, Any]], *, daily: bool = False
+) -> dict[str, Any]:
     windows = replica_windows(steps, j)
     triggers = []
     for start_s, end_s, replicas in windows:
@@ -113,8 +119,8 @@ def scaled_object(name: str, steps: list[dict[str, Any]], j: int, anchor: dateti
                 "name": f"t{int(start_s)}",
                 "metadata": {
                     "timezone": "Etc/UTC",
-                    "start": _cron(start),
-                    "end": _cron(end),
+                    "start": _cron(start, daily=daily),
+                    "end": _cron(end, daily=daily),
                     "desiredReplicas": str(replicas),
                 },
             }
@@ -218,9 +224,11 @@ def _anchor(plan: dict[str, Any]) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _cron(moment: datetime) -> str:
-    """minute hour day-of-month month *: fires once in the plan's calendar."""
+def _cron(moment: datetime, *, daily: bool = False) -> str:
+    """`minute hour day-of-month month *`: on the plan's dates, or every day when `daily`."""
     moment = moment.astimezone(timezone.utc)
+    if daily:
+        return f"{moment.minute} {moment.hour} * * *"
     return f"{moment.minute} {moment.hour} {moment.day} {moment.month} *"
 
 

@@ -101,3 +101,21 @@ def test_resize_patches_make_valid_pods(written, plan_dict) -> None:
 
 def test_manifests_are_a_pure_function_of_the_plan(plan_dict) -> None:
     assert manifests(plan_dict) == manifests(copy.deepcopy(plan_dict))
+
+
+def test_a_dateless_day_recurs_daily_and_a_dated_plan_keeps_its_dates() -> None:
+    """The 2019 Functions day has no calendar date: its replica windows must fire every day."""
+    from themis.data import bundled_trace
+    from themis.planner.pipeline import stages_from_profiles
+    from themis.planner.plan import PlanConfig, plan
+    from themis.planner.traces import load_trace
+    from themis.reports.k8s import manifests
+
+    profile = Path(__file__).parents[1] / "data" / "profiles" / "resnet18_cpu.parquet"
+    stages = stages_from_profiles([profile])
+    config = PlanConfig(slo_ms=400.0, max_cores_per_replica=4, forecast="last")
+    dateless = plan(load_trace(bundled_trace("azure_functions_2019")).scaled(8), stages, config, "themis").to_dict()
+    dated = plan(load_trace(bundled_trace("azure_llm_2023_code")), stages, config, "themis").to_dict()
+    for data, day_fields in ((dateless, "* *"), (dated, "16 11")):
+        triggers = manifests(data)["scaledobject-resnet18.yaml"]["spec"]["triggers"]
+        assert triggers and all(t["metadata"]["start"].split()[2:4] == day_fields.split() for t in triggers)
