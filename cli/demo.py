@@ -65,7 +65,7 @@ def demo(
     batches = [1, 2, 4, 8]
     request = run.ProfileRequest(
         model=models.resolve_model(model), devices=devices.resolve_devices("cpu"), core_counts=cores, batch_sizes=batches,
-        dtype="float32", budget=measure.Budget(budget_s=0.1 if quick else 0.3, min_samples=5, warmup=2),
+        dtype="float32", budget=measure.Budget(budget_s=0.1 if quick else 0.5, min_samples=5 if quick else 10, warmup=2),
         out=out_dir / "profile.parquet", overwrite=True,
     )
     profile = run.run_profile(request).frame
