@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from themis.data import bundled_trace
+from hypothesis import settings
 from typer.testing import CliRunner
+
+from themis.data import bundled_trace
 
 GOLDEN_PROFILES = Path(__file__).parent / "data" / "profiles"
 
