@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import record  # noqa: E402
+
 from themis.data import bundled_trace  # noqa: E402
 from themis.planner.compare import compare  # noqa: E402
 from themis.planner.latency import load_latency_models  # noqa: E402

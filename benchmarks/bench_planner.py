@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from _results import markdown_table, record
+
 from themis.data import bundled_trace
 from themis.planner.forecast import forecast_peaks
 from themis.planner.latency import load_latency_models

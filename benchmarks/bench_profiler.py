@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from _results import markdown_table, record
+
 from themis.profiler.devices import available_cpus
 from themis.profiler.measure import Budget, CellRecord, measure_cell
 from themis.profiler.models import load_model, resolve_model

@@ -17,6 +17,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "planner"))
 from _results import markdown_table, record  # noqa: E402
 from simpy_reference import simulate_reference  # noqa: E402
+
 from themis.planner.control import ScheduleController  # noqa: E402
 from themis.planner.serving import Group, Schedule, Stage, StageAllocation, Step  # noqa: E402
 from themis.planner.simulate import ServiceTables, SimConfig, simulate_tables  # noqa: E402

@@ -15,9 +15,10 @@ import sys
 from typing import Any
 
 import typer
+from typer.core import TyperGroup
+
 from themis.common import SCHEMA_VERSION, __version__
 from themis.common.errors import InputError
-from typer.core import TyperGroup
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+
 from themis.cli import options as opt
 from themis.cli import output
 from themis.cli.options import parse_fraction
@@ -52,6 +53,7 @@ def check(
       themis check -p new.parquet --baseline main.parquet --max-regression 10% -t azure.csv --slo 200ms --no-capacity
     """
     import pandas as pd
+
     from themis.planner.check import Budget, run_check
     from themis.planner.pipeline import stages_from_profiles
     from themis.profiler.table import read_profile

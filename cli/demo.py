@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+
 from themis.cli import output
 from themis.cli.options import parse_duration_ms
 from themis.common.errors import InputError

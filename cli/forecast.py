@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+
 from themis.cli import output
 from themis.cli.trace import (
     APP_OPTION,

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
 from themis.cli import output
 from themis.common import SCHEMA_VERSION
 from themis.sample_models import SAMPLE_MODELS

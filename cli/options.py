@@ -10,6 +10,7 @@ import re
 from typing import TYPE_CHECKING
 
 import typer
+
 from themis.common.errors import InputError
 from themis.planner.choices import FORECAST_METHODS
 

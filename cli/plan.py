@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+
 from themis.cli import options as opt
 from themis.cli import output
 from themis.cli.service import load_traffic

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichBar
+from typer.core import TyperGroup
+
 from themis.cli import output
 from themis.cli.options import parse_int_list
 from themis.profiler import devices, models
 from themis.profiler.errors import BadOptionError
-from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from themis.profiler import grid, run

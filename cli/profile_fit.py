@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 from rich.table import Table
+
 from themis.cli import output
 
 if TYPE_CHECKING:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+
 from themis.cli import output
 from themis.common.errors import InputError
 from themis.common.files import read_json_object

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+
 from themis.cli import output
 from themis.common import SCHEMA_VERSION
 from themis.planner.choices import TRACE_FORMATS

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from themis.common.errors import InputError
 from themis.planner.compare import compare
 from themis.planner.latency import LatencyModel, latency_models_from_frames

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
 from themis.common import SCHEMA_VERSION
 from themis.planner.choices import POLICIES
 from themis.planner.control import HpaController, SurgeController

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from themis.common import SCHEMA_VERSION
 from themis.planner.choices import DAY_S, FORECAST_METHODS
 from themis.planner.errors import ForecastError

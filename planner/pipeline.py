@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from themis.common.files import read_text
 from themis.planner.errors import PlanInputError
 from themis.planner.latency import LatencyModel, load_latency_candidates

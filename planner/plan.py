@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from themis.common import SCHEMA_VERSION
 from themis.planner.choices import PLANNED_POLICIES
 from themis.planner.errors import PlanInputError

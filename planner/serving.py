@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
 from themis.common import SCHEMA_VERSION
 from themis.common.files import read_json_object
 from themis.planner.errors import PlanInputError

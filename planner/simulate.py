@@ -42,6 +42,7 @@ from typing import Any, Protocol
 import numba
 import numpy as np
 import pandas as pd
+
 from themis.common import SCHEMA_VERSION
 from themis.planner.errors import PlanInputError
 from themis.planner.serving import Group, StageAllocation

@@ -8,6 +8,7 @@ several replicas of the model as measured on this machine.
 from __future__ import annotations
 
 import pandas as pd
+
 from themis.planner.traces import Trace
 
 

@@ -47,6 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
 from themis.common import SCHEMA_VERSION
 from themis.common.atomic import write_atomic
 from themis.planner.choices import TRACE_FORMATS

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+
 from themis.common import SCHEMA_VERSION
 
 

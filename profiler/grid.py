@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
+
 from themis.profiler.devices import Device
 from themis.profiler.table import CELL_KEY
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
 from themis.common import SCHEMA_VERSION
 from themis.profiler.devices import Device, available_cpus, environment
 from themis.profiler.errors import BadOptionError, ModelLoadError, ProfileFileError

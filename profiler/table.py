@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from themis.common import SCHEMA_VERSION
 from themis.common.atomic import write_atomic
 from themis.profiler.errors import ProfileFileError

@@ -12,6 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from themis.common import SCHEMA_VERSION
 from themis.common.atomic import write_atomic, write_text_atomic
 from themis.common.errors import InputError

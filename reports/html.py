@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
 from themis.common import SCHEMA_VERSION, __version__  # noqa: E402
 from themis.common.atomic import write_atomic, write_text_atomic  # noqa: E402
 from themis.planner.serving import Schedule  # noqa: E402

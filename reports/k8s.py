@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from themis.common.atomic import write_text_atomic
 from themis.common.errors import InputError
 

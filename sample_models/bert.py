@@ -10,8 +10,9 @@ length, so `--input-shape 384` profiles 384-token sequences.
 from __future__ import annotations
 
 import torch
-from themis.sample_models import SEED
 from torch import nn
+
+from themis.sample_models import SEED
 
 VOCAB, POSITIONS, TOKEN_TYPES, HIDDEN, LAYERS, HEADS, FEED_FORWARD = 30_522, 512, 2, 768, 12, 12, 3072
 

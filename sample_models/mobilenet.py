@@ -6,8 +6,9 @@ Width multiplier 1.0, 1000 classes: 3,504,872 parameters, as published.
 from __future__ import annotations
 
 import torch
-from themis.sample_models import SEED
 from torch import nn
+
+from themis.sample_models import SEED
 
 # (expansion t, output channels c, repeats n, first stride s), from the paper's Table 2.
 SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))

@@ -6,8 +6,9 @@ The parameter counts match the published models exactly (11,689,512 and 25,557,0
 from __future__ import annotations
 
 import torch
-from themis.sample_models import SEED
 from torch import nn
+
+from themis.sample_models import SEED
 
 
 class BasicBlock(nn.Module):

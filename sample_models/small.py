@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import torch
-from themis.sample_models import SEED
 from torch import nn
+
+from themis.sample_models import SEED
 
 
 def small_cnn(input_shape: tuple[int, ...]) -> nn.Module:

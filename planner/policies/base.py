@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from themis.planner import dp
 from themis.planner.latency import LatencyModel
 from themis.planner.queueing import (

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from themis.planner.policies.base import PolicySetup, Restriction, StepContext, choose
 from themis.planner.serving import StageAllocation
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from themis.planner.policies.base import PolicySetup, StepContext, choose
 from themis.planner.serving import StageAllocation
 

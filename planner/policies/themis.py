@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from themis.planner.policies.base import PolicySetup, Restriction, StepContext, choose
 from themis.planner.queueing import latency_grid_ms
 from themis.planner.serving import Group, StageAllocation

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import typer
+
 from themis.cli.app import app
 from themis.common import __version__
 

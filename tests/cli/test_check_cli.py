@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
 from themis.cli.app import app
 from themis.profiler.table import (
     profile_rows,

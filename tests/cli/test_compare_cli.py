@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from themis.cli.app import app
 
 GOLDEN_PROFILES = Path(__file__).parents[1] / "data" / "profiles"

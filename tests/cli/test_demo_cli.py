@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from themis.cli.app import app
 from themis.planner.serving import load_schedule
 from themis.profiler.table import read_profile

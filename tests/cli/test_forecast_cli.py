@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+
 from themis.cli.app import app
 from themis.planner.forecast import METHODS
 

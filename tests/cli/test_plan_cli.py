@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from themis.cli.app import app
 from themis.planner.forecast import METHODS
 from themis.planner.serving import load_schedule

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
 from themis.cli.app import app
 from themis.profiler.table import read_environment, read_profile
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from themis.cli.app import app
 from themis.common.atomic import write_text_atomic
 from themis.planner.latency import load_latency_models

@@ -8,6 +8,7 @@ import os
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from themis.common.atomic import write_atomic, write_text_atomic
 from themis.common.errors import InputError
 from themis.common.files import read_json_object, read_text

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
 from themis.planner.latency import LatencyModel, load_latency_models
 
 PROFILES = Path(__file__).resolve().parents[1] / "data" / "profiles"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
+
 from themis.planner.serving import Group, StageAllocation
 from themis.planner.simulate import (
     QUANTILE_KNOTS,

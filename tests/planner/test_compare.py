@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from themis.common import SCHEMA_VERSION
 from themis.planner.compare import POLICIES, compare
 from themis.planner.errors import PlanInputError

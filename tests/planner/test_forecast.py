@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from themis.planner import forecast as fc
 from themis.planner.errors import ForecastError
 from themis.planner.forecast import (

@@ -6,6 +6,7 @@ import math
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from themis.planner.policies.hpa import (
     SYNC_PERIOD_S,
     HpaConfig,

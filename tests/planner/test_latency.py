@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from plan_support import PROFILES, golden_model
+
 from themis.planner.errors import ProfileDataError
 from themis.planner.latency import (
     FitReport,

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from plan_support import golden_model
+
 from themis.data import bundled_trace
 from themis.planner.errors import PlanInputError
 from themis.planner.plan import POLICIES, PlanConfig, plan

@@ -7,6 +7,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from plan_support import golden_model
+
 from themis.planner.plan import POLICIES, PlanConfig, plan
 from themis.planner.policies.base import StageSpace
 from themis.planner.serving import Stage

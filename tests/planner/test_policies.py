@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from plan_support import golden_model
+
 from themis.planner.plan import PlanConfig, plan
 from themis.planner.policies.base import (
     Cohort,

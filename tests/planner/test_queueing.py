@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from plan_support import golden_model, poisson_arrivals, simulate_stage
+
 from themis.data import bundled_trace
 from themis.planner.plan import PlanConfig, plan
 from themis.planner.queueing import (

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from simpy_reference import simulate_reference
+
 from themis.planner.control import HpaController, ScheduleController, SurgeController
 from themis.planner.errors import PlanInputError
 from themis.planner.policies.hpa import HpaConfig

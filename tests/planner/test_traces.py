@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from themis.planner.errors import TraceError
 from themis.planner.traces import (
     PER_REQUEST_INTERVAL_S,

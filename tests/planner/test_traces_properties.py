@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from themis.planner.errors import TraceError
 from themis.planner.traces import Trace, load_trace
 

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pynvml
 import pytest
+
 from themis.profiler.devices import (
     available_cpus,
     cpu_device,

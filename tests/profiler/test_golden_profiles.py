@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from themis.profiler.table import read_profile
 
 GOLDEN = Path(__file__).parents[1] / "data" / "profiles"

@@ -8,6 +8,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+
 from themis.profiler.errors import BadOptionError, ModelLoadError, UnknownModelError
 from themis.profiler.models import load_model, parse_input_shape, resolve_model
 from themis.sample_models import SAMPLE_MODELS

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from themis.profiler.devices import available_cpus, cpu_device, environment
 from themis.profiler.errors import BadOptionError, ModelLoadError, ProfileFileError
 from themis.profiler.grid import build_grid

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from themis.sample_models import SAMPLE_MODELS
 
 # Published counts (torchvision's model cards; Hugging Face BertModel for bert-base-uncased),
@@ -49,6 +50,7 @@ def test_weights_are_seeded_so_builds_are_identical() -> None:
 
 def test_bert_takes_the_sequence_length_as_its_input_shape() -> None:
     import torch
+
     from themis.sample_models.bert import bert_base
 
     model = bert_base((16,))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+
 from themis.common import SCHEMA_VERSION
 from themis.common.errors import InputError
 from themis.profiler.errors import ProfileFileError

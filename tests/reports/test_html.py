@@ -10,6 +10,7 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
+
 from themis.planner.compare import compare
 from themis.planner.latency import load_latency_models
 from themis.planner.plan import PlanConfig

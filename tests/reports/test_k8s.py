@@ -15,6 +15,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+
 from themis.planner.latency import load_latency_models
 from themis.planner.plan import PlanConfig, plan
 from themis.planner.serving import Stage
