@@ -7,15 +7,8 @@ from pathlib import Path
 import typer
 
 from themis.cli import output
-from themis.cli.trace import (
-    APP_OPTION,
-    FORMAT_OPTION,
-    FUNCTION_OPTION,
-    TIME_COLUMN_OPTION,
-    TOP_OPTION,
-    TRACES_ARGUMENT,
-    load,
-)
+from themis.cli.options import FUNCTION_OPTION, TOP_OPTION
+from themis.cli.trace import APP_OPTION, FORMAT_OPTION, TIME_COLUMN_OPTION, TRACES_ARGUMENT, load
 from themis.planner.choices import DAY_S, FORECAST_METHODS, WEEK_S
 from themis.planner.errors import ForecastError
 

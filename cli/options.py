@@ -91,8 +91,8 @@ FORECAST_OPTION = typer.Option("auto", "--forecast", help=f"Forecast method: {',
 PRICE_OPTION = typer.Option(None, "--price", help="Prices: cpu=PER_CORE_HOUR,GPU_NAME=PER_GPU_HOUR (e.g. cpu=0.05,a100=2.5).")
 SCALE_OPTION = typer.Option(1.0, "--scale", help="Multiply the trace's volume by this factor.")
 SEED_OPTION = typer.Option(0, "--seed", help="Seed for synthesised arrivals (and sampled service times).")
-FUNCTION_OPTION = typer.Option(None, "--function", help="Azure Functions: one function's traffic.")
-TOP_OPTION = typer.Option(None, "--top", help="Azure Functions: the N busiest functions (default: the sum of all).")
+FUNCTION_OPTION = typer.Option(None, "--function", help="Azure Functions: only this function (HashFunction / func id).")
+TOP_OPTION = typer.Option(None, "--top", help="Azure Functions: only the N busiest functions [default: all, summed].")
 
 
 def plan_config(

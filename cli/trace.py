@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from themis.cli import output
+from themis.cli.options import FUNCTION_OPTION, TOP_OPTION
 from themis.common import SCHEMA_VERSION
 from themis.planner.choices import TRACE_FORMATS
 from themis.planner.errors import TraceError
@@ -20,9 +21,7 @@ if TYPE_CHECKING:
 
 TRACES_ARGUMENT = typer.Argument(..., help="Trace file(s); several Azure Functions 2019 day files form one timeline.")
 FORMAT_OPTION = typer.Option(None, "--format", help=f"Force the format: {', '.join(TRACE_FORMATS)} [default: detected].")
-FUNCTION_OPTION = typer.Option(None, "--function", help="Azure Functions: only this function (HashFunction / func id).")
 APP_OPTION = typer.Option(None, "--app", help="Azure Functions: only this app (HashApp / app id).")
-TOP_OPTION = typer.Option(None, "--top", help="Azure Functions: only the N busiest functions [default: all, summed].")
 TIME_COLUMN_OPTION = typer.Option(None, "--time-column", help="Generic request log / rate series: the timestamp column.")
 
 trace_app = typer.Typer(
