@@ -19,11 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import record  # noqa: E402
 
 from themis.data import bundled_trace  # noqa: E402
-from themis.planner.compare import compare  # noqa: E402
-from themis.planner.latency import load_latency_models  # noqa: E402
-from themis.planner.plan import PlanConfig  # noqa: E402
-from themis.planner.serving import Stage  # noqa: E402
-from themis.planner.traces import load_trace  # noqa: E402
+from themis.planner.gates.compare import compare  # noqa: E402
+from themis.planner.model.latency import load_latency_models  # noqa: E402
+from themis.planner.model.config import PlanConfig  # noqa: E402
+from themis.planner.model.serving import Stage  # noqa: E402
+from themis.planner.traffic.loading import load_trace  # noqa: E402
 from themis.reports.compare_tables import comparison_markdown  # noqa: E402
 
 PROFILE = Path(__file__).resolve().parents[1] / "tests" / "data" / "profiles" / "resnet18_cpu.parquet"
@@ -40,9 +40,9 @@ TRACES = {
 def _themis_diagnosis(result) -> str:
     """What themis had to work with: surge steps in its plan and vertical levels in its rule."""
     schedule = result.outcome("themis").schedule
-    rules = schedule.extra.get("surge_rules", [[]])[0]
-    vertical = sum(any(int(level["cores"]) > 1 for level in rule["levels"]) for rule in rules)
-    return (f"themis plan: {len(schedule.extra.get('surge_steps', []))} surge steps; surge rule: "
+    rules = schedule.surge_rules[0] if schedule.surge_rules else ()
+    vertical = sum(any(level.cores > 1 for level in rule.levels) for rule in rules)
+    return (f"themis plan: {len(schedule.surge_steps)} surge steps; surge rule: "
             f"{vertical} of {len(rules)} (replicas, batch) entries offer more than 1 core per replica.")
 
 
@@ -56,7 +56,7 @@ def main() -> None:
         scale = TARGET_PEAK_RPS / peak
         scaled = trace.scaled(scale, seed=0)
         for cold_start_s in (30.0, 60.0):
-            config = PlanConfig(slo_ms=SLO_MS, cold_start_s=cold_start_s, max_cores_per_replica=8, interval_s=60.0)
+            config = PlanConfig(slo_ms=SLO_MS, cold_start_s=cold_start_s, node_cores=8, interval_s=60.0)
             t0 = time.perf_counter()
             result = compare(scaled, stages, config, seed=0)
             elapsed = time.perf_counter() - t0

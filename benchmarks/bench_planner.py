@@ -25,11 +25,13 @@ import numpy as np
 from _results import markdown_table, record
 
 from themis.data import bundled_trace
-from themis.planner.forecast import forecast_peaks
-from themis.planner.latency import load_latency_models
-from themis.planner.plan import PlanConfig, plan
-from themis.planner.serving import Stage
-from themis.planner.traces import Trace, load_trace
+from themis.planner.traffic.forecast import forecast_peaks
+from themis.planner.model.latency import load_latency_models
+from themis.planner.model.config import PlanConfig
+from themis.planner.optimise.plan import plan
+from themis.planner.model.serving import Stage
+from themis.planner.traffic.trace import Trace
+from themis.planner.traffic.loading import load_trace
 
 PROFILES = Path(__file__).resolve().parents[1] / "tests" / "data" / "profiles"
 REPEATS = 3
@@ -59,7 +61,7 @@ def scale_to(trace: Trace, peak_rps: float, interval_s: float) -> Trace:
 
 def timed(trace: Trace, stages, interval_s: float) -> tuple[float, float, int, bool]:
     """Median seconds of `plan()` (forecast "auto" inside) and of the forecast alone."""
-    config = PlanConfig(slo_ms=1000.0, interval_s=interval_s, max_replicas=64, max_cores_per_replica=16, cores=CORES,
+    config = PlanConfig(slo_ms=1000.0, interval_s=interval_s, max_replicas=64, node_cores=16, cores=CORES,
                         batch_sizes=BATCHES, forecast="auto")
     peaks = trace.peak_rates(interval_s, window_s=min(config.peak_window_s, interval_s))
     plan_s, forecast_s = [], []

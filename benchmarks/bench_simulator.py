@@ -18,9 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "planner"
 from _results import markdown_table, record  # noqa: E402
 from simpy_reference import simulate_reference  # noqa: E402
 
-from themis.planner.control import ScheduleController  # noqa: E402
-from themis.planner.serving import Group, Schedule, Stage, StageAllocation, Step  # noqa: E402
-from themis.planner.simulate import ServiceTables, SimConfig, simulate_tables  # noqa: E402
+from themis.planner.simulation.controllers.schedule import ScheduleController  # noqa: E402
+from themis.planner.model.serving import Group, Schedule, Stage, StageAllocation, Step  # noqa: E402
+from themis.planner.simulation.tables import ServiceTables
+from themis.planner.model.config import SimConfig
+from themis.planner.simulation.driver import simulate_tables  # noqa: E402
 
 REPEATS = 5
 

@@ -34,7 +34,7 @@ START_US = 1_715_299_200_000_000  # 2024-05-10 00:00:00 UTC, the 2024 release's 
 CHUNK_ROWS = 1_000_000
 
 LOADERS = {
-    "themis load_trace": "from themis.planner.traces import load_trace\nresult = load_trace(path)\nrows = result.requests",
+    "themis load_trace": "from themis.planner.traffic.loading import load_trace\nresult = load_trace(path)\nrows = result.requests",
     "pandas.read_csv": "import pandas as pd\nresult = pd.read_csv(path)\nrows = len(result)",
     "pandas.read_csv + to_datetime": (
         "import pandas as pd\nresult = pd.read_csv(path)\n"
@@ -78,7 +78,7 @@ def generate(path: Path, rows: int, seed: int = 0) -> None:
 
 
 def measure(loader: str, path: Path) -> dict[str, float]:
-    imports = "import pandas, pyarrow, numpy" if "themis" not in loader else "import pandas, pyarrow, numpy, themis.planner.traces"
+    imports = "import pandas, pyarrow, numpy" if "themis" not in loader else "import pandas, pyarrow, numpy, themis.planner.traffic.loading"
     script = CHILD.format(imports=imports, body=LOADERS[loader])
     done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
     return json.loads(done.stdout)

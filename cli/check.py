@@ -24,7 +24,7 @@ def check(
     interval: str = opt.INTERVAL_OPTION,
     cold_start: str = opt.COLD_START_OPTION,
     resize_delay: str = opt.RESIZE_DELAY_OPTION,
-    max_cores_per_replica: int = opt.NODE_CORES_OPTION,
+    node_cores: int = opt.NODE_CORES_OPTION,
     cores: str = opt.CORES_OPTION,
     batch_sizes: str = opt.BATCH_SIZES_OPTION,
     forecast: str = opt.FORECAST_OPTION,
@@ -54,8 +54,8 @@ def check(
     """
     import pandas as pd
 
-    from themis.planner.check import Budget, run_check
-    from themis.planner.pipeline import stages_from_profiles
+    from themis.planner.gates.check import CapacityBudget, run_check
+    from themis.planner.optimise.pipeline import stages_from_profiles
     from themis.profiler.table import read_profile
     from themis.reports.check_tables import show_verdict
     from themis.reports.junit import write_junit
@@ -65,11 +65,11 @@ def check(
         raise InputError("nothing to check: --no-capacity needs --baseline", option="--no-capacity")
     config = opt.plan_config(
         slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, resize_delay=resize_delay,
-        max_cores_per_replica=max_cores_per_replica, cores=cores, batch_sizes=batch_sizes, forecast=forecast, price=price,
+        node_cores=node_cores, cores=cores, batch_sizes=batch_sizes, forecast=forecast, price=price,
     )
     load = load_traffic(trace, peak_rps=peak_rps, scale=scale, interval_s=config.interval_s)
     stages = stages_from_profiles(profile, model)
-    budget = Budget(
+    budget = CapacityBudget(
         max_replicas=max_replicas,
         max_cores=max_cores,
         max_core_hours=max_core_hours,

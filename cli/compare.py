@@ -24,7 +24,7 @@ def compare(
     cold_start: str = opt.COLD_START_OPTION,
     resize_delay: str = opt.RESIZE_DELAY_OPTION,
     max_replicas: int = opt.MAX_REPLICAS_OPTION,
-    max_cores: int = opt.NODE_CORES_OPTION,
+    node_cores: int = opt.NODE_CORES_OPTION,
     cores: str = opt.CORES_OPTION,
     batch_sizes: str = opt.BATCH_SIZES_OPTION,
     headroom: float = opt.HEADROOM_OPTION,
@@ -45,9 +45,9 @@ def compare(
 
       themis compare --trace azure_llm.csv --profile resnet18.parquet --slo 200ms --cold-start 30s --scale 4
     """
-    from themis.planner.compare import compare as run_compare
-    from themis.planner.pipeline import stages_from_profiles
-    from themis.planner.policies.hpa import HpaConfig
+    from themis.planner.gates.compare import compare as run_compare
+    from themis.planner.optimise.pipeline import stages_from_profiles
+    from themis.planner.simulation.controllers.hpa import HpaConfig
     from themis.reports.compare_tables import show_comparison
 
     if not 0 < hpa_target <= 1:
@@ -55,7 +55,7 @@ def compare(
     names = tuple(p.strip() for p in policies.split(",") if p.strip())
     config = opt.plan_config(
         slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, resize_delay=resize_delay,
-        max_replicas=max_replicas, max_cores_per_replica=max_cores, cores=cores, batch_sizes=batch_sizes,
+        max_replicas=max_replicas, node_cores=node_cores, cores=cores, batch_sizes=batch_sizes,
         headroom=headroom, forecast=forecast, price=price,
     )
     the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)

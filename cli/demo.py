@@ -13,10 +13,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from themis.cli import options as opt
 from themis.cli import output
 from themis.cli.options import parse_duration_ms
 from themis.common.errors import InputError
 
+DEMO_PRICE_PER_CORE_HOUR = 0.05
+"""An on-demand cloud vCPU-hour, so the demo's cost column reads as money."""
 QUICK_WINDOW_S = 900.0
 """--quick replays only the first 15 minutes of the trace."""
 
@@ -33,7 +36,7 @@ def demo(
     trace_name: str = typer.Option("azure_functions_2019", "--trace", help=f"Bundled trace: {', '.join(TRACE_TITLES)}."),
     slo: str = typer.Option(None, "--slo", help="Latency SLO [default: 5 x the fastest measured batch-1 median]."),
     replicas: int = typer.Option(6, "--replicas", help="Scale the trace so that its peak needs about this many replicas."),
-    node_cores: int = typer.Option(8, "--node-cores", help="Node size to plan for (cores above those measured are extrapolated)."),
+    node_cores: int = opt.NODE_CORES_OPTION,
     quick: bool = typer.Option(False, "--quick", help="Reduced mode: a small model, short budgets, 15 minutes of trace."),
 ) -> None:
     """Run the whole flow on bundled data: profile, trace, forecast, plan, compare, report.
@@ -44,12 +47,13 @@ def demo(
       themis demo --quick --out-dir /tmp/demo
     """
     from themis.data import bundled_trace
-    from themis.planner.compare import compare
-    from themis.planner.forecast import backtest_trace
-    from themis.planner.pipeline import stages_from_profiles
-    from themis.planner.plan import PlanConfig, plan
-    from themis.planner.sizing import scale_for_replicas, slo_for_profile
-    from themis.planner.traces import load_trace
+    from themis.planner.gates.compare import compare
+    from themis.planner.model.config import PlanConfig
+    from themis.planner.optimise.pipeline import stages_from_profiles
+    from themis.planner.optimise.plan import plan
+    from themis.planner.optimise.sizing import scale_for_replicas, slo_for_profile
+    from themis.planner.traffic.backtest import backtest_trace
+    from themis.planner.traffic.loading import load_trace
     from themis.profiler import devices, measure, models, run
     from themis.reports.compare_tables import show_comparison
     from themis.reports.export import export
@@ -90,8 +94,7 @@ def demo(
     step.done(f"forecast  rolling backtest of {', '.join(methods)}; plan uses auto: under-predicts {auto.under_rate:.0%} "
               f"of intervals, MAPE {auto.mape_pct:.0f}%", out_dir / "forecast.json")
 
-    config = PlanConfig(slo_ms=slo_ms, max_cores_per_replica=node_cores, cores=(1, 2, 4, 8, 16), batch_sizes=tuple(batches),
-                        forecast="auto", price_per_core_hour=0.05)
+    config = PlanConfig(slo_ms=slo_ms, node_cores=node_cores, batch_sizes=tuple(batches), price_per_core_hour=DEMO_PRICE_PER_CORE_HOUR)
     stages = stages_from_profiles([request.out])
     planned = plan(trace, stages, config, "themis")
     export(planned, out_dir / "plan.json")

@@ -44,7 +44,8 @@ def forecast(
     methods = list(FORECAST_METHODS) if method == "all" else [method]
     if method != "all" and method not in FORECAST_METHODS:
         raise ForecastError(f"unknown method {method!r}; use one of {', '.join(FORECAST_METHODS)} or all", option="--method")
-    from themis.planner.forecast import backtest_trace, forecast_trace
+    from themis.planner.traffic.backtest import backtest_trace
+    from themis.planner.traffic.forecast import forecast_trace
     from themis.reports.trace_tables import show_backtest, show_forecast
 
     trace = load(traces, format, function, app, top, time_column)

@@ -7,15 +7,13 @@ Each parser raises `InputError` naming the option, so a typo costs one line and 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import typer
 
 from themis.common.errors import InputError
 from themis.planner.choices import FORECAST_METHODS
-
-if TYPE_CHECKING:
-    from themis.planner.plan import PlanConfig
+from themis.planner.model import config as defaults
+from themis.planner.model.config import PlanConfig
 
 _SECONDS_PER_UNIT = {"ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 _NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)"
@@ -75,19 +73,34 @@ def parse_prices(text: str | None, option: str = "--price") -> tuple[float, dict
     return cpu, gpus
 
 
-# --- options shared by the planning commands (plan, compare, check) ---
+def format_duration(seconds: float) -> str:
+    """A duration as the options write it: `400ms`, `30s`, `5m`."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"
+
+
+def format_int_list(values: tuple[int, ...]) -> str:
+    return ",".join(str(v) for v in values)
+
+
+# --- options shared by the planning commands (plan, compare, check); defaults from the planner
 
 SLO_OPTION = typer.Option(..., "--slo", help="End-to-end latency SLO, e.g. 200ms or 0.5s (a bare number is ms).")
-PERCENTILE_OPTION = typer.Option(99.0, "--percentile", help="The SLO percentile.")
-INTERVAL_OPTION = typer.Option("60s", "--interval", help="Planning interval.")
-COLD_START_OPTION = typer.Option("30s", "--cold-start", help="Time for a new replica to start serving.")
-RESIZE_DELAY_OPTION = typer.Option("1s", "--resize-delay", help="Time for an in-place resize to take effect.")
-MAX_REPLICAS_OPTION = typer.Option(64, "--max-replicas", help="Most replicas per stage.")
-NODE_CORES_OPTION = typer.Option(None, "--max-cores-per-replica", help="Node size: most cores per replica (default: this machine's).")
-CORES_OPTION = typer.Option("1,2,4,8,16", "--cores", help="Allowed cores per replica (those above the node size are dropped).")
-BATCH_SIZES_OPTION = typer.Option("1,2,4,8,16,32", "--batch-sizes", help="Allowed batch sizes.")
-HEADROOM_OPTION = typer.Option(1.0, "--headroom", help="Plan for forecast x headroom (>= 1).")
-FORECAST_OPTION = typer.Option("auto", "--forecast", help=f"Forecast method: {', '.join(FORECAST_METHODS)}.")
+PERCENTILE_OPTION = typer.Option(defaults.DEFAULT_PERCENTILE, "--percentile", help="The SLO percentile.")
+INTERVAL_OPTION = typer.Option(format_duration(defaults.DEFAULT_INTERVAL_S), "--interval", help="Planning interval.")
+COLD_START_OPTION = typer.Option(format_duration(defaults.DEFAULT_COLD_START_S), "--cold-start", help="Time for a new replica to start serving.")
+RESIZE_DELAY_OPTION = typer.Option(format_duration(defaults.DEFAULT_RESIZE_S), "--resize-delay", help="Time for an in-place resize to take effect.")
+MAX_REPLICAS_OPTION = typer.Option(defaults.DEFAULT_MAX_REPLICAS, "--max-replicas", help="Most replicas per stage.")
+NODE_CORES_OPTION = typer.Option(
+    defaults.DEFAULT_NODE_CORES, "--node-cores", help="Node size of the target cluster: the most cores one replica can have."
+)
+CORES_OPTION = typer.Option(format_int_list(defaults.DEFAULT_CORES), "--cores", help="Allowed cores per replica (those above the node size are dropped).")
+BATCH_SIZES_OPTION = typer.Option(format_int_list(defaults.DEFAULT_BATCH_SIZES), "--batch-sizes", help="Allowed batch sizes.")
+HEADROOM_OPTION = typer.Option(defaults.DEFAULT_HEADROOM, "--headroom", help="Plan for forecast x headroom (>= 1).")
+FORECAST_OPTION = typer.Option(defaults.DEFAULT_FORECAST, "--forecast", help=f"Forecast method: {', '.join(FORECAST_METHODS)}.")
 PRICE_OPTION = typer.Option(None, "--price", help="Prices: cpu=PER_CORE_HOUR,GPU_NAME=PER_GPU_HOUR (e.g. cpu=0.05,a100=2.5).")
 SCALE_OPTION = typer.Option(1.0, "--scale", help="Multiply the trace's volume by this factor.")
 SEED_OPTION = typer.Option(0, "--seed", help="Seed for synthesised arrivals (and sampled service times).")
@@ -98,21 +111,19 @@ TOP_OPTION = typer.Option(None, "--top", help="Azure Functions: only the N busie
 def plan_config(
     *,
     slo: str,
-    percentile: float = 99.0,
-    interval: str = "60s",
-    cold_start: str = "30s",
-    resize_delay: str = "1s",
-    max_replicas: int = 64,
-    max_cores_per_replica: int | None = None,
-    cores: str = "1,2,4,8,16",
-    batch_sizes: str = "1,2,4,8,16,32",
-    headroom: float = 1.0,
-    forecast: str = "auto",
+    percentile: float = defaults.DEFAULT_PERCENTILE,
+    interval: str = format_duration(defaults.DEFAULT_INTERVAL_S),
+    cold_start: str = format_duration(defaults.DEFAULT_COLD_START_S),
+    resize_delay: str = format_duration(defaults.DEFAULT_RESIZE_S),
+    max_replicas: int = defaults.DEFAULT_MAX_REPLICAS,
+    node_cores: int = defaults.DEFAULT_NODE_CORES,
+    cores: str = format_int_list(defaults.DEFAULT_CORES),
+    batch_sizes: str = format_int_list(defaults.DEFAULT_BATCH_SIZES),
+    headroom: float = defaults.DEFAULT_HEADROOM,
+    forecast: str = defaults.DEFAULT_FORECAST,
     price: str | None = None,
 ) -> PlanConfig:
     """The planner's settings from the shared options' text, validated."""
-    from themis.planner.plan import PlanConfig
-
     core_price, gpu_prices = parse_prices(price)
     config = PlanConfig(
         slo_ms=parse_duration_ms(slo, "--slo"),
@@ -121,13 +132,13 @@ def plan_config(
         cold_start_s=parse_duration_s(cold_start, "--cold-start"),
         resize_s=parse_duration_s(resize_delay, "--resize-delay"),
         max_replicas=max_replicas,
+        node_cores=node_cores,
         cores=parse_int_list(cores, "--cores"),
         batch_sizes=parse_int_list(batch_sizes, "--batch-sizes"),
         headroom=headroom,
         forecast=forecast,
         price_per_core_hour=core_price,
         price_per_gpu_hour=gpu_prices,
-        **({"max_cores_per_replica": max_cores_per_replica} if max_cores_per_replica is not None else {}),
     )
     config.validate()
     return config

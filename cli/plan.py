@@ -25,7 +25,7 @@ def plan(
     cold_start: str = opt.COLD_START_OPTION,
     resize_delay: str = opt.RESIZE_DELAY_OPTION,
     max_replicas: int = opt.MAX_REPLICAS_OPTION,
-    max_cores: int = opt.NODE_CORES_OPTION,
+    node_cores: int = opt.NODE_CORES_OPTION,
     cores: str = opt.CORES_OPTION,
     batch_sizes: str = opt.BATCH_SIZES_OPTION,
     headroom: float = opt.HEADROOM_OPTION,
@@ -46,12 +46,12 @@ def plan(
 
     [b]Examples[/b]
 
-      themis plan --trace azure_llm.csv --profile resnet18.parquet --slo 400ms --max-cores-per-replica 16
+      themis plan --trace azure_llm.csv --profile resnet18.parquet --slo 400ms --node-cores 16
       themis plan --trace azure_llm.csv --pipeline examples/pipeline.yaml --slo 1s --policy oracle --json
       themis plan --trace azure_llm.csv --profile resnet18.parquet --slo 400ms --k8s manifests/ --out plan.json
     """
-    from themis.planner.pipeline import load_pipeline, stages_from_profiles
-    from themis.planner.plan import plan as run_plan
+    from themis.planner.optimise.pipeline import load_pipeline, stages_from_profiles
+    from themis.planner.optimise.plan import plan as run_plan
     from themis.reports.plan_tables import show_plan
 
     if (pipeline is None) == (not profile):
@@ -60,7 +60,7 @@ def plan(
     the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)
     config = opt.plan_config(
         slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, resize_delay=resize_delay,
-        max_replicas=max_replicas, max_cores_per_replica=max_cores, cores=cores, batch_sizes=batch_sizes,
+        max_replicas=max_replicas, node_cores=node_cores, cores=cores, batch_sizes=batch_sizes,
         headroom=headroom, forecast=forecast, price=price,
     )
     result = run_plan(the_trace, stages, config, policy, explain=explain)

@@ -12,7 +12,7 @@ from rich.table import Table
 from themis.cli import output
 
 if TYPE_CHECKING:
-    from themis.planner.latency import FitReports
+    from themis.planner.model.fit_report import FitReports
 
 
 def fit(
@@ -28,7 +28,7 @@ def fit(
 
     [b]Example[/b]: themis profile fit resnet18.parquet --json
     """
-    from themis.planner.latency import FitReports, fit_report
+    from themis.planner.model.fit_report import FitReports, fit_report
     from themis.profiler.table import read_profile
 
     report = fit_report(read_profile(file), model)

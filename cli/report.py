@@ -55,8 +55,8 @@ def report(
       themis report --profile resnet18.parquet --trace azure_llm.csv --plan plan.json \\
           --simulation requests.parquet --comparison cmp.json --html report.html
     """
-    from themis.planner.serving import load_schedule
-    from themis.planner.traces import load_trace
+    from themis.planner.model.serving import load_schedule
+    from themis.planner.traffic.loading import load_trace
     from themis.profiler.table import read_profile
     from themis.reports.html import (  # matplotlib: only when reporting
         ReportInputs,

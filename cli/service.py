@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from themis.common.errors import InputError
 
 if TYPE_CHECKING:
-    from themis.planner.traces import Trace
+    from themis.planner.traffic.trace import Trace
 
 CONSTANT_LOAD_S = 600.0
 """Length of the synthetic steady load checked with `--peak-rps`."""
@@ -30,7 +30,8 @@ def load_traffic(
     top: int | None = None,
 ) -> Trace:
     """The trace(s) given (selected, then scaled by `scale`), or a steady `peak_rps` load."""
-    from themis.planner.traces import Trace, load_trace
+    from themis.planner.traffic.loading import load_trace
+    from themis.planner.traffic.trace import Trace
 
     if scale <= 0:
         raise InputError(f"must be positive, got {scale:g}", option="--scale")

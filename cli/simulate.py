@@ -35,11 +35,11 @@ def simulate(
 
       themis simulate --plan plan.json --trace azure_llm.csv --profile resnet18.parquet --json
     """
-    from themis.planner.compare import serving_models
-    from themis.planner.pipeline import stages_from_profiles
-    from themis.planner.serving import load_schedule
-    from themis.planner.simulate import SimConfig
-    from themis.planner.simulate import simulate as run_simulation
+    from themis.planner.gates.compare import serving_models
+    from themis.planner.model.config import SimConfig
+    from themis.planner.model.serving import load_schedule
+    from themis.planner.optimise.pipeline import stages_from_profiles
+    from themis.planner.simulation.driver import simulate as run_simulation
     from themis.reports.compare_tables import show_simulation
 
     schedule = load_schedule(plan)
@@ -54,5 +54,5 @@ def simulate(
         horizon_s=schedule.steps[-1].t_end_s if schedule.steps else None,
     )
     models = serving_models(the_stages, schedule)
-    result = run_simulation(the_trace.request_arrivals(seed), schedule, models, config, trace_start=the_trace.trace_start)
+    result = run_simulation(the_trace.request_arrivals(seed), schedule, models, config)
     output.render(result, as_json=as_json, out=out, show=lambda console: show_simulation(result, console))

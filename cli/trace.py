@@ -17,7 +17,7 @@ from themis.planner.choices import TRACE_FORMATS
 from themis.planner.errors import TraceError
 
 if TYPE_CHECKING:
-    from themis.planner.traces import Trace
+    from themis.planner.traffic.trace import Trace
 
 TRACES_ARGUMENT = typer.Argument(..., help="Trace file(s); several Azure Functions 2019 day files form one timeline.")
 FORMAT_OPTION = typer.Option(None, "--format", help=f"Force the format: {', '.join(TRACE_FORMATS)} [default: detected].")
@@ -35,7 +35,7 @@ trace_app = typer.Typer(
 
 def load(traces: list[Path], format: str | None, function: str | None, app: str | None, top: int | None, time_column: str | None) -> Trace:
     """`load_trace` with the shared command-line options."""
-    from themis.planner.traces import load_trace
+    from themis.planner.traffic.loading import load_trace
 
     return load_trace(traces, format=format, function=function, app=app, top=top, time_column=time_column)
 
@@ -58,7 +58,7 @@ def inspect(
     """
     if interval is not None and interval <= 0:
         raise TraceError(f"must be positive, got {interval:g}", option="--interval")
-    from themis.planner.traces import summarize
+    from themis.planner.traffic.summary import summarize
     from themis.reports.trace_tables import show_trace_summary
 
     trace = load(traces, format, function, app, top, time_column)
@@ -117,7 +117,7 @@ def convert(
     """
     if out.suffix.lower() != ".parquet":
         raise TraceError("the canonical form is Parquet: give a .parquet file", option="--out", file=out)
-    from themis.planner.traces import write_trace
+    from themis.planner.traffic.canonical import write_trace
 
     trace = load(traces, format, function, app, top, time_column)
     write_trace(trace, out)

@@ -9,6 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (or its type's name): what a one-line error shows."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
 class InputError(Exception):
     """Bad input from the user: names the file, row or option and what is wrong."""
 

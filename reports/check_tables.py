@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from themis.planner.verdict import Verdict
+from themis.planner.gates.verdict import Verdict
 
 
 def show_verdict(console: Console, verdict: Verdict) -> None:

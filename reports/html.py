@@ -23,8 +23,8 @@ import pandas as pd  # noqa: E402
 
 from themis.common import SCHEMA_VERSION, __version__  # noqa: E402
 from themis.common.atomic import write_atomic, write_text_atomic  # noqa: E402
-from themis.planner.serving import Schedule  # noqa: E402
-from themis.planner.traces import Trace  # noqa: E402
+from themis.planner.model.serving import Schedule  # noqa: E402
+from themis.planner.traffic.trace import Trace  # noqa: E402
 
 
 @dataclass

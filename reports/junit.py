@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from themis.common.atomic import write_atomic
-from themis.planner.verdict import Verdict
+from themis.planner.gates.verdict import Verdict
 
 
 def junit_xml(verdict: Verdict) -> ET.ElementTree:

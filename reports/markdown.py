@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from themis.common.atomic import write_text_atomic
-from themis.planner.verdict import Verdict
+from themis.planner.gates.verdict import Verdict
 
 
 def verdict_markdown(verdict: Verdict) -> str:

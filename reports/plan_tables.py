@@ -76,14 +76,13 @@ def show_plan(plan: dict[str, Any], console: Console) -> None:
     """The merged table, totals, verdict, surge rule and (with --explain) the model fit."""
     console.print(plan_table(plan))
     totals = plan["totals"]
-    extra = plan.get("extra", {})
     line = (
         f"totals: {totals['core_seconds'] / 3600:,.2f} core-hours, cost {totals['cost']:,.2f}, "
-        f"{totals['scale_actions']} scale actions, {extra.get('estimated_violation_intervals', 0)} interval(s) "
+        f"{totals['scale_actions']} scale actions, {plan.get('estimated_violation_intervals', 0)} interval(s) "
         f"over the SLO estimate at the real peaks (delays applied)"
     )
     console.print(line)
-    for stage, entries in zip(plan["stages"], extra.get("surge_rules", [])):
+    for stage, entries in zip(plan["stages"], plan.get("surge_rules", [])):
         shown = "; ".join(
             f"{e['replicas']}x b{e['batch']}: " + ", ".join(f"<={lv['max_rps']:.4g} rps->{lv['cores']}c" for lv in e["levels"])
             for e in entries[:4]

@@ -7,24 +7,20 @@ low). New replicas serve a cold start after they are requested.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from themis.planner.policies.base import PolicySetup, Restriction, StepContext, choose
-from themis.planner.serving import StageAllocation
-
-OFFLINE = False
+from themis.planner.optimise.loop import Allocations, Policy, PolicySetup, StepContext, choose
+from themis.planner.optimise.solver import Restriction
 
 
-def initial_state(setup: PolicySetup) -> dict[str, Any]:
-    cores = setup.config.horizontal_cores or cheapest_cores(setup)
-    return {"cores": int(cores)}
+def initial_state(setup: PolicySetup) -> int:
+    """The state is the fixed cores per replica."""
+    return int(setup.config.horizontal_cores or cheapest_cores(setup))
 
 
-def decide(ctx: StepContext, state: dict[str, Any]) -> tuple[tuple[StageAllocation, ...], dict[str, Any]]:
-    rules = (Restriction(cores=state["cores"]),) * len(ctx.solver.spaces)
-    return choose(ctx, ctx.held_load_rps, rules), state
+def decide(ctx: StepContext, cores: int) -> tuple[Allocations, int]:
+    rules = (Restriction(cores=cores),) * len(ctx.solver.spaces)
+    return choose(ctx, ctx.held_load_rps, rules), cores
 
 
 def cheapest_cores(setup: PolicySetup) -> int:
@@ -48,3 +44,6 @@ def cheapest_cores(setup: PolicySetup) -> int:
         if total < best_cost:
             best, best_cost = cores, total
     return best
+
+
+POLICY = Policy("horizontal", offline=False, initial_state=initial_state, decide=decide)

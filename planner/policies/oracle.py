@@ -8,19 +8,16 @@ smallest core count and resized in place when they start serving.
 
 from __future__ import annotations
 
-from typing import Any
-
-from themis.planner.policies.base import PolicySetup, StepContext, choose
-from themis.planner.serving import Group, StageAllocation
-
-OFFLINE = True
+from themis.planner.model.serving import Group
+from themis.planner.optimise.loop import Allocations, Policy, PolicySetup, StepContext, choose
 
 
-def initial_state(setup: PolicySetup) -> dict[str, Any]:
-    return {}
+def initial_state(setup: PolicySetup) -> None:
+    """The oracle keeps no state: it sees the future instead."""
+    return None
 
 
-def decide(ctx: StepContext, state: dict[str, Any]) -> tuple[tuple[StageAllocation, ...], dict[str, Any]]:
+def decide(ctx: StepContext, state: None) -> tuple[Allocations, None]:
     window = ctx.future_peaks_rps[: ctx.cold_steps + 1]
     now = choose(ctx, float(window[0]))
     ahead = [choose(ctx, float(load)) for load in window[1:]]
@@ -37,3 +34,6 @@ def decide(ctx: StepContext, state: dict[str, Any]) -> tuple[tuple[StageAllocati
         groups = (Group(wanted, smallest),) if group.cores == smallest else (group, Group(extra, smallest))
         out.append(ctx.solver.describe(j, groups, alloc.batch, alloc.device, float(window[0])))
     return tuple(out), state
+
+
+POLICY = Policy("oracle", offline=True, initial_state=initial_state, decide=decide)

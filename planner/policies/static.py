@@ -4,22 +4,21 @@ trace's real peak (x headroom). An offline baseline: it knows the peak in advanc
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from themis.planner.policies.base import PolicySetup, StepContext, choose
-from themis.planner.serving import StageAllocation
-
-OFFLINE = True
+from themis.planner.optimise.loop import Allocations, Policy, PolicySetup, StepContext, choose
 
 
-def initial_state(setup: PolicySetup) -> dict[str, Any]:
-    return {"allocations": None}
+def initial_state(setup: PolicySetup) -> Allocations | None:
+    """The state is the one allocation, chosen at the first interval."""
+    return None
 
 
-def decide(ctx: StepContext, state: dict[str, Any]) -> tuple[tuple[StageAllocation, ...], dict[str, Any]]:
-    if state["allocations"] is None:
+def decide(ctx: StepContext, chosen: Allocations | None) -> tuple[Allocations, Allocations | None]:
+    if chosen is None:
         peak = float(np.max(ctx.future_peaks_rps)) * ctx.config.headroom
-        state = {"allocations": choose(ctx, peak)}
-    return state["allocations"], state
+        chosen = choose(ctx, peak)
+    return chosen, chosen
+
+
+POLICY = Policy("static", offline=True, initial_state=initial_state, decide=decide)

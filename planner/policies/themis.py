@@ -22,22 +22,28 @@ per replica a given observed load needs at the current replica count.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from themis.planner.policies.base import PolicySetup, Restriction, StepContext, choose
-from themis.planner.queueing import latency_grid_ms
-from themis.planner.serving import Group, StageAllocation
-
-OFFLINE = False
-
-
-def initial_state(setup: PolicySetup) -> dict[str, Any]:
-    return {"surges": []}
+from themis.planner.model.queueing import latency_grid_ms
+from themis.planner.model.serving import Group, StageAllocation, SurgeLevel, SurgeRule
+from themis.planner.optimise.loop import Allocations, Policy, PolicyRun, PolicySetup, RuntimeRules, StepContext, choose
+from themis.planner.optimise.solver import IntervalSolver, Restriction
+from themis.planner.optimise.space import StageSpace
 
 
-def decide(ctx: StepContext, state: dict[str, Any]) -> tuple[tuple[StageAllocation, ...], dict[str, Any]]:
+@dataclass(frozen=True)
+class ThemisState:
+    surges: tuple[int, ...] = ()
+    """Steps at which running replicas were resized to absorb a surge."""
+
+
+def initial_state(setup: PolicySetup) -> ThemisState:
+    return ThemisState()
+
+
+def decide(ctx: StepContext, state: ThemisState) -> tuple[Allocations, ThemisState]:
     # a jump is seen in the forecast or in the load just observed, whichever is higher
     now_rps = max(ctx.load_rps, ctx.observed_rps)
     target = choose(ctx, max(ctx.held_load_rps, now_rps))
@@ -68,8 +74,7 @@ def decide(ctx: StepContext, state: dict[str, Any]) -> tuple[tuple[StageAllocati
             out.append(alloc)
             continue
         out.append(_with_new_replicas(solver, j, fast.groups, fast, alloc, now_rps))
-    state = {"surges": state["surges"] + [ctx.step]}
-    return tuple(out), state
+    return tuple(out), ThemisState(state.surges + (ctx.step,))
 
 
 def _carries(ctx: StepContext, load_rps: float) -> bool:
@@ -84,7 +89,7 @@ def _carries(ctx: StepContext, load_rps: float) -> bool:
 
 
 def _with_new_replicas(
-    solver: Any, j: int, running: tuple[Group, ...], settings: StageAllocation, target: StageAllocation, load_rps: float
+    solver: IntervalSolver, j: int, running: tuple[Group, ...], settings: StageAllocation, target: StageAllocation, load_rps: float
 ) -> StageAllocation:
     """The running groups (with `settings`' batch) plus the replicas `target` still lacks, at
     `target`'s size; groups of equal cores merge."""
@@ -96,13 +101,19 @@ def _with_new_replicas(
     return solver.describe(j, groups, settings.batch, settings.device, load_rps)
 
 
-def _candidate(space: Any, alloc: StageAllocation) -> int:
+def _candidate(space: StageSpace, alloc: StageAllocation) -> int:
     """Index of the homogeneous candidate (option, batch) of an allocation."""
     option = space.option_of[(alloc.device, alloc.groups[0].cores)]
     return int(np.flatnonzero((space.k_option == option) & (space.k_batch == alloc.batch))[0])
 
 
-def surge_rules(allocations: Sequence[tuple[StageAllocation, ...]], spaces: Sequence[Any], slo_ms: float) -> list[list[dict[str, Any]]]:
+def runtime_rules(run: PolicyRun[ThemisState], solver: IntervalSolver) -> RuntimeRules:
+    """The surge rules of the plan and the steps that absorbed a surge."""
+    surges = run.state.surges if run.state is not None else ()
+    return RuntimeRules(surge_rules(run.allocations, solver.spaces, solver.slo_ms), surges)
+
+
+def surge_rules(allocations: Sequence[Allocations], spaces: Sequence[StageSpace], slo_ms: float) -> tuple[tuple[SurgeRule, ...], ...]:
     """Per stage, for every (replicas, batch) the plan runs: load level -> cores per replica.
 
     Each level says: with r replicas at batch b, a stage load up to `max_rps` needs
@@ -110,7 +121,7 @@ def surge_rules(allocations: Sequence[tuple[StageAllocation, ...]], spaces: Sequ
     latency budget, that is the SLO minus the other stages' estimates in the same step).
     Loads are stage loads (entrance load x visit ratio).
     """
-    rules: list[list[dict[str, Any]]] = []
+    rules = []
     for j, space in enumerate(spaces):
         budgets: dict[tuple[int, int, str], float] = {}
         for allocs in allocations:
@@ -118,25 +129,26 @@ def surge_rules(allocations: Sequence[tuple[StageAllocation, ...]], spaces: Sequ
             others = sum(x.est_latency_ms for i, x in enumerate(allocs) if i != j)
             key = (a.replicas, a.batch, a.device)
             budgets[key] = min(budgets.get(key, np.inf), slo_ms - others)
-        entries = []
-        for (replicas, batch, device), budget in sorted(budgets.items()):
-            levels = _levels(space, replicas, batch, device, budget)
-            entries.append({"replicas": replicas, "batch": batch, "levels": levels})
-        rules.append(entries)
-    return rules
+        rules.append(
+            tuple(
+                SurgeRule(replicas, batch, _levels(space, replicas, batch, device, budget))
+                for (replicas, batch, device), budget in sorted(budgets.items())
+            )
+        )
+    return tuple(rules)
 
 
-def _levels(space: Any, replicas: int, batch: int, device: str, budget_ms: float) -> list[dict[str, Any]]:
+def _levels(space: StageSpace, replicas: int, batch: int, device: str, budget_ms: float) -> tuple[SurgeLevel, ...]:
     """Smallest cores for increasing loads: keep a core count only if it carries more load
     than every smaller one (tables are not monotone in cores)."""
-    levels: list[dict[str, Any]] = []
+    levels: list[SurgeLevel] = []
     best = 0.0
     for option in sorted((o for o in space.options if o.device == device), key=lambda o: o.cores):
         max_rps = _max_load_rps(option.service_ms, replicas, batch, budget_ms, space.quantile)
         if max_rps > best:
-            levels.append({"max_rps": round(max_rps, 6), "cores": option.cores})
+            levels.append(SurgeLevel(round(max_rps, 6), option.cores))
             best = max_rps
-    return levels
+    return tuple(levels)
 
 
 def _max_load_rps(service_ms: np.ndarray, replicas: int, batch: int, budget_ms: float, quantile: float) -> float:
@@ -154,3 +166,6 @@ def _max_load_rps(service_ms: np.ndarray, replicas: int, batch: int, budget_ms: 
         low = low + width * first / 100.0
         width /= 100.0
     return float(capacity * low)
+
+
+POLICY = Policy("themis", offline=False, initial_state=initial_state, decide=decide, runtime_rules=runtime_rules)

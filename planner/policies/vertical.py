@@ -5,24 +5,20 @@ policy reacts fast but cannot grow beyond replicas x node cores.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from themis.planner.policies.base import PolicySetup, Restriction, StepContext, choose
-from themis.planner.serving import StageAllocation
-
-OFFLINE = False
+from themis.planner.optimise.loop import Allocations, Policy, PolicySetup, StepContext, choose
+from themis.planner.optimise.solver import Restriction
 
 
-def initial_state(setup: PolicySetup) -> dict[str, Any]:
-    replicas = setup.config.vertical_replicas or fewest_replicas(setup)
-    return {"replicas": int(replicas)}
+def initial_state(setup: PolicySetup) -> int:
+    """The state is the fixed replica count."""
+    return int(setup.config.vertical_replicas or fewest_replicas(setup))
 
 
-def decide(ctx: StepContext, state: dict[str, Any]) -> tuple[tuple[StageAllocation, ...], dict[str, Any]]:
-    rules = (Restriction(replicas=state["replicas"]),) * len(ctx.solver.spaces)
-    return choose(ctx, ctx.held_load_rps, rules), state
+def decide(ctx: StepContext, replicas: int) -> tuple[Allocations, int]:
+    rules = (Restriction(replicas=replicas),) * len(ctx.solver.spaces)
+    return choose(ctx, ctx.held_load_rps, rules), replicas
 
 
 def fewest_replicas(setup: PolicySetup) -> int:
@@ -35,3 +31,6 @@ def fewest_replicas(setup: PolicySetup) -> int:
         if solver.solve(peak, (Restriction(replicas=replicas),) * len(solver.spaces)) is not None:
             return replicas
     return max_replicas
+
+
+POLICY = Policy("vertical", offline=False, initial_state=initial_state, decide=decide)

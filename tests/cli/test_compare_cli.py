@@ -18,7 +18,7 @@ PROFILE = str(GOLDEN_PROFILES / "resnet18_cpu.parquet")
 @pytest.mark.slow  # plans a whole day of per-minute intervals
 def test_compare_json_has_every_policy(cli_runner, functions_2019_path):
     args = ["compare", "--trace", str(functions_2019_path), "--top", "1", "--profile", PROFILE, "--slo", "300ms",
-            "--scale", "0.2", "--policies", "themis,horizontal,hpa", "--max-cores-per-replica", "4", "--json"]
+            "--scale", "0.2", "--policies", "themis,horizontal,hpa", "--node-cores", "4", "--json"]
     result = cli_runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -30,7 +30,7 @@ def test_compare_json_has_every_policy(cli_runner, functions_2019_path):
 def test_compare_table_and_out_file(cli_runner, llm_trace_path, tmp_path):
     out = tmp_path / "cmp.csv"
     args = ["compare", "--trace", str(llm_trace_path), "--profile", PROFILE, "--slo", "0.3s", "--policies", "themis,static",
-            "--max-cores-per-replica", "4", "--out", str(out)]
+            "--node-cores", "4", "--out", str(out)]
     result = cli_runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "themis" in result.stdout and "static" in result.stdout

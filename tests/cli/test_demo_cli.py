@@ -7,7 +7,7 @@ import json
 import pytest
 
 from themis.cli.app import app
-from themis.planner.serving import load_schedule
+from themis.planner.model.serving import load_schedule
 from themis.profiler.table import read_profile
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from themis.cli.app import app
-from themis.planner.forecast import METHODS
+from themis.planner.traffic.forecast import METHODS
 
 SCORE_KEYS = {"method", "mape_pct", "under_rate", "over_provisioning_ratio", "intervals"}
 

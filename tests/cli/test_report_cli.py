@@ -16,7 +16,7 @@ PROFILE = str(GOLDEN_PROFILES / "resnet18_cpu.parquet")
 def test_report_from_saved_comparison_and_profile(cli_runner, llm_trace_path, tmp_path):
     cmp_path = tmp_path / "cmp.json"
     args = ["compare", "--trace", str(llm_trace_path), "--profile", PROFILE, "--slo", "300ms",
-            "--policies", "themis,static", "--max-cores-per-replica", "4", "--out", str(cmp_path)]
+            "--policies", "themis,static", "--node-cores", "4", "--out", str(cmp_path)]
     assert cli_runner.invoke(app, args).exit_code == 0
     html = tmp_path / "out.html"
     result = cli_runner.invoke(app, ["report", "--profile", PROFILE, "--trace", str(llm_trace_path), "--comparison",

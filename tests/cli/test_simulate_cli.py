@@ -10,10 +10,11 @@ import pytest
 
 from themis.cli.app import app
 from themis.common.atomic import write_text_atomic
-from themis.planner.latency import load_latency_models
-from themis.planner.plan import PlanConfig, plan
-from themis.planner.serving import Stage
-from themis.planner.traces import load_trace
+from themis.planner.model.config import PlanConfig
+from themis.planner.model.latency import load_latency_models
+from themis.planner.model.serving import Stage
+from themis.planner.optimise.plan import plan
+from themis.planner.traffic.loading import load_trace
 
 GOLDEN_PROFILES = Path(__file__).parents[1] / "data" / "profiles"
 
@@ -25,7 +26,7 @@ PROFILE = GOLDEN_PROFILES / "resnet18_cpu.parquet"
 def plan_path(tmp_path_factory, llm_trace_path):
     trace = load_trace(llm_trace_path)
     model = load_latency_models([PROFILE])["resnet18"]
-    result = plan(trace, [(Stage("resnet18", "resnet18"), model)], PlanConfig(slo_ms=300.0, max_cores_per_replica=4), "horizontal")
+    result = plan(trace, [(Stage("resnet18", "resnet18"), model)], PlanConfig(slo_ms=300.0, node_cores=4), "horizontal")
     path = tmp_path_factory.mktemp("plan") / "plan.json"
     write_text_atomic(path, json.dumps(result.to_dict()))
     return path, trace.requests

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from themis.cli.app import app
-from themis.planner.traces import load_trace
+from themis.planner.traffic.loading import load_trace
 
 SUMMARY_KEYS = {
     "schema_version", "kind", "name", "source_format", "trace_start", "interval_s", "native_interval_s",

@@ -12,11 +12,11 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from themis.planner.compare import compare
-from themis.planner.latency import load_latency_models
-from themis.planner.plan import PlanConfig
-from themis.planner.serving import Stage
-from themis.planner.traces import load_trace
+from themis.planner.gates.compare import compare
+from themis.planner.model.config import PlanConfig
+from themis.planner.model.latency import load_latency_models
+from themis.planner.model.serving import Stage
+from themis.planner.traffic.loading import load_trace
 from themis.profiler.table import read_profile
 from themis.reports.html import ReportInputs, render_report
 
@@ -34,7 +34,7 @@ CHROMIUM_FLAGS = [
 def report(tmp_path_factory, llm_trace_path):
     trace = load_trace(llm_trace_path).window(0.0, 900.0).scaled(3.0, seed=2)
     model = load_latency_models([PROFILE])["resnet18"]
-    comparison = compare(trace, [(Stage("resnet18", "resnet18"), model)], PlanConfig(slo_ms=300.0, max_cores_per_replica=4),
+    comparison = compare(trace, [(Stage("resnet18", "resnet18"), model)], PlanConfig(slo_ms=300.0, node_cores=4),
                          ("themis", "horizontal", "hpa"))
     themis = comparison.outcome("themis")
     inputs = ReportInputs(

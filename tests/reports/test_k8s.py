@@ -16,10 +16,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from themis.planner.latency import load_latency_models
-from themis.planner.plan import PlanConfig, plan
-from themis.planner.serving import Stage
-from themis.planner.traces import load_trace
+from themis.planner.model.config import PlanConfig
+from themis.planner.model.latency import load_latency_models
+from themis.planner.model.serving import Stage
+from themis.planner.optimise.plan import plan
+from themis.planner.traffic.loading import load_trace
 from themis.reports.k8s import k8s_name, manifests, replica_windows, write_manifests
 
 GOLDEN_PROFILES = Path(__file__).resolve().parents[1] / "data" / "profiles"
@@ -31,7 +32,7 @@ VERSION = kubernetes_validate.latest_version()
 def plan_dict(llm_trace_path) -> dict:
     model = load_latency_models([GOLDEN_PROFILES / "resnet18_cpu.parquet"])["resnet18"]
     trace = load_trace(llm_trace_path).scaled(2.0, seed=1)
-    config = PlanConfig(slo_ms=800.0, max_cores_per_replica=16, forecast="last")  # SLO where resizes absorb surges
+    config = PlanConfig(slo_ms=800.0, node_cores=16, forecast="last")  # SLO where resizes absorb surges
     return plan(trace, [(Stage("classify", "resnet18"), model)], config, "themis").to_dict()
 
 
@@ -107,14 +108,15 @@ def test_manifests_are_a_pure_function_of_the_plan(plan_dict) -> None:
 def test_a_dateless_day_recurs_daily_and_a_dated_plan_keeps_its_dates() -> None:
     """The 2019 Functions day has no calendar date: its replica windows must fire every day."""
     from themis.data import bundled_trace
-    from themis.planner.pipeline import stages_from_profiles
-    from themis.planner.plan import PlanConfig, plan
-    from themis.planner.traces import load_trace
+    from themis.planner.model.config import PlanConfig
+    from themis.planner.optimise.pipeline import stages_from_profiles
+    from themis.planner.optimise.plan import plan
+    from themis.planner.traffic.loading import load_trace
     from themis.reports.k8s import manifests
 
     profile = Path(__file__).parents[1] / "data" / "profiles" / "resnet18_cpu.parquet"
     stages = stages_from_profiles([profile])
-    config = PlanConfig(slo_ms=400.0, max_cores_per_replica=4, forecast="last")
+    config = PlanConfig(slo_ms=400.0, node_cores=4, forecast="last")
     dateless = plan(load_trace(bundled_trace("azure_functions_2019")).scaled(8), stages, config, "themis").to_dict()
     dated = plan(load_trace(bundled_trace("azure_llm_2023_code")), stages, config, "themis").to_dict()
     for data, day_fields in ((dateless, "* *"), (dated, "16 11")):

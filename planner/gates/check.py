@@ -1,0 +1,198 @@
+"""`themis check`: the two CI gates, as a `Verdict` (pass/fail is a result, not an exception).
+
+1. Capacity: plan the trace with a policy and replay it in the simulator; pass when the
+   SLO is reachable and the simulated run stays within every budget given
+   (replicas, total cores, core-hours, cost, violation rate).
+2. Regression: compare a new profile with a baseline profile cell by cell (same model,
+   device kind, cores, batch, dtype; the device *name* may differ between CI runners and
+   is reported, not matched), and what the change does to the capacity needed at the
+   trace's peak (the `static` plan: replicas and cores sized for the peak), before/after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from themis.common.errors import InputError
+from themis.planner.gates.compare import compare
+from themis.planner.gates.verdict import GateCheck, Verdict
+from themis.planner.model.config import PlanConfig
+from themis.planner.model.latency import LatencyModel, latency_models_from_frames
+from themis.planner.model.serving import Stage
+from themis.planner.optimise.plan import plan
+from themis.planner.traffic.trace import Trace
+
+LATENCY_METRICS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "min_ms", "max_ms")
+
+CELL_MATCH = ["model", "device_kind", "cores", "batch_size", "dtype"]
+"""Columns that identify the same measurement in two profiles."""
+
+
+@dataclass(frozen=True)
+class CapacityBudget:
+    """Limits of the capacity gate; None means "not checked"."""
+
+    max_replicas: int | None = None
+    max_cores: int | None = None
+    max_core_hours: float | None = None
+    max_cost: float | None = None
+    max_violation_rate: float | None = None
+
+
+def check_capacity(
+    trace: Trace,
+    stages: Sequence[tuple[Stage, LatencyModel]],
+    config: PlanConfig,
+    budget: CapacityBudget,
+    *,
+    policy: str = "themis",
+    seed: int = 0,
+) -> list[GateCheck]:
+    """Plan and simulate `trace`; one check per budget item plus "SLO reachable"."""
+    outcome = compare(trace, list(stages), config, policies=(policy,), seed=seed).outcomes[0]
+    sim = outcome.result
+    reachable = GateCheck(
+        "capacity", "slo_reachable", None, None, "", detail=outcome.plan_reason, passed_override=bool(outcome.planned_feasible)
+    )
+    peak_replicas, peak_cores = _peak_usage(sim.timeline)
+    violation_limit = budget.max_violation_rate
+    if violation_limit is None:
+        violation_limit = round(1.0 - config.percentile / 100.0, 12)
+    checks = [
+        reachable,
+        GateCheck(
+            "capacity", "violation_rate", 100.0 * sim.violation_rate, 100.0 * violation_limit, "%",
+            detail=f"{sim.violations} of {sim.requests} requests over {config.slo_ms:g} ms; simulated p{config.percentile:g} "
+            f"{sim.percentile_ms(config.percentile):.1f} ms",
+        ),
+        GateCheck("capacity", "max_replicas", peak_replicas, _opt(budget.max_replicas), "", detail="most replicas at once, all stages"),
+        GateCheck("capacity", "max_cores", peak_cores, _opt(budget.max_cores), "", detail="most cores at once, all stages"),
+        GateCheck("capacity", "core_hours", sim.core_seconds / 3600.0, budget.max_core_hours, " core-h", detail="booting replicas included"),
+    ]
+    if budget.max_cost is not None:
+        checks.append(GateCheck("capacity", "cost", sim.cost, budget.max_cost, "", detail=f"at {config.price_per_core_hour:g} per core-hour"))
+    return checks
+
+
+def check_regression(
+    baseline: pd.DataFrame,
+    current: pd.DataFrame,
+    max_regression: float,
+    *,
+    metric: str = "p50_ms",
+    trace: Trace | None = None,
+    config: PlanConfig | None = None,
+) -> tuple[list[GateCheck], dict[str, pd.DataFrame]]:
+    """Per-cell latency change (current / baseline - 1) and, given a trace, the capacity
+    needed at its peak before and after. Fails when either grows by more than
+    `max_regression` (a fraction: 0.1 = 10%); the checks report percentages."""
+    cells = regression_cells(baseline, current, metric=metric)
+    if cells.empty:
+        no_match = GateCheck("regression", "matching_cells", 0, None, "", detail="no cell of the new profile matches the baseline",
+                             passed_override=False)
+        return [no_match], {"regression_cells": cells}
+    worst = cells.loc[cells["change"].idxmax()]
+    checks = [
+        GateCheck(
+            "regression", f"worst_cell_{metric}", 100.0 * float(worst["change"]), 100.0 * max_regression, "%",
+            detail=f"{worst['model']} {worst['device_kind']} {int(worst['cores'])}c batch {int(worst['batch_size'])}: "
+            f"{worst[metric + '_baseline']:.3g} -> {worst[metric + '_current']:.3g} ms over {len(cells)} matching cells",
+        )
+    ]
+    tables = {"regression_cells": cells}
+    if trace is not None and config is not None:
+        capacity = capacity_at_peak(baseline, current, trace, config)
+        tables["capacity_at_peak"] = capacity
+        for _, row in capacity.iterrows():
+            change = row["cores_current"] / row["cores_baseline"] - 1.0 if row["cores_baseline"] else np.inf
+            checks.append(
+                GateCheck(
+                    "regression", f"cores_at_peak_{row['model']}", 100.0 * float(change), 100.0 * max_regression, "%",
+                    detail=f"{row['config_baseline']} -> {row['config_current']} at {row['peak_rps']:.1f} rps"
+                    + ("" if row["feasible_current"] else "; the SLO is out of reach with the new profile"),
+                    passed_override=None if row["feasible_current"] else False,
+                )
+            )
+    return checks, tables
+
+
+def regression_cells(baseline: pd.DataFrame, current: pd.DataFrame, *, metric: str = "p50_ms") -> pd.DataFrame:
+    """Matching `ok` cells of both profiles with the relative change of `metric`."""
+    if metric not in LATENCY_METRICS:
+        raise InputError(f"unknown metric {metric!r}; use one of {', '.join(LATENCY_METRICS)}", option="--metric")
+    keep = [*CELL_MATCH, "device_name", metric]
+    old = baseline.loc[baseline["status"] == "ok", keep]
+    new = current.loc[current["status"] == "ok", keep]
+    cells = old.merge(new, on=CELL_MATCH, suffixes=("_baseline", "_current"))
+    cells["change"] = cells[f"{metric}_current"] / cells[f"{metric}_baseline"] - 1.0
+    return cells.sort_values("change", ascending=False, ignore_index=True)
+
+
+def capacity_at_peak(baseline: pd.DataFrame, current: pd.DataFrame, trace: Trace, config: PlanConfig) -> pd.DataFrame:
+    """For each model in both profiles: the static allocation sized for the trace's peak."""
+    before = latency_models_from_frames([baseline])
+    after = latency_models_from_frames([current])
+    rows = []
+    for model in sorted(set(before) & set(after)):
+        sized = {}
+        for label, models in (("baseline", before), ("current", after)):
+            result = plan(trace, [(Stage(model, model), models[model])], config, "static")
+            allocation = result.schedule.steps[0].stages[0]
+            sized[label] = (allocation, result.feasible)
+        rows.append(
+            {
+                "model": model,
+                "peak_rps": float(trace.peak_rates(config.interval_s, config.peak_window_s).max()),
+                "replicas_baseline": sized["baseline"][0].replicas,
+                "cores_baseline": sized["baseline"][0].total_cores,
+                "config_baseline": sized["baseline"][0].describe(),
+                "replicas_current": sized["current"][0].replicas,
+                "cores_current": sized["current"][0].total_cores,
+                "config_current": sized["current"][0].describe(),
+                "feasible_current": sized["current"][1],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def run_check(
+    *,
+    capacity: tuple[Trace, Sequence[tuple[Stage, LatencyModel]], CapacityBudget] | None,
+    regression: tuple[pd.DataFrame, pd.DataFrame, float, str] | None,
+    config: PlanConfig,
+    trace: Trace | None,
+    policy: str = "themis",
+    context: dict | None = None,
+) -> Verdict:
+    """Run the gates asked for and gather them into one verdict."""
+    checks: list[GateCheck] = []
+    tables: dict[str, pd.DataFrame] = {}
+    if capacity is not None:
+        capacity_trace, stages, budget = capacity
+        checks += check_capacity(capacity_trace, stages, config, budget, policy=policy)
+    if regression is not None:
+        baseline, current, max_regression, metric = regression
+        regression_checks, tables = check_regression(baseline, current, max_regression, metric=metric, trace=trace, config=config)
+        checks += regression_checks
+    return Verdict(checks=checks, context=dict(context or {}), tables=tables)
+
+
+def _peak_usage(timeline: list[dict]) -> tuple[int, int]:
+    """Most replicas and most cores requested at once over the run, all stages together
+    (the timeline lists only changes, so each stage's last request is carried forward)."""
+    if not timeline:
+        return 0, 0
+    frame = pd.DataFrame(timeline)
+    peaks = []
+    for column in ("replicas", "total_cores"):
+        held = frame.pivot_table(index="t_s", columns="stage", values=column, aggfunc="last").ffill().fillna(0)
+        peaks.append(int(held.sum(axis=1).max()))
+    return peaks[0], peaks[1]
+
+
+def _opt(value: int | None) -> float | None:
+    return None if value is None else float(value)

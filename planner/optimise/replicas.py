@@ -1,0 +1,69 @@
+"""Every stage's replicas over the planning intervals: what was requested, what serves.
+
+The planner counts time in intervals. A replica requested at interval i serves from
+interval i + `cold_steps` (the cold start rounded up to whole intervals); the opening
+allocation (interval 0) is provisioned already. Resizes take effect within the interval
+(a resize lands in about a second, far below an interval). Which replicas stay, grow,
+shrink or go is the serving model's one rule, `themis.planner.model.transitions`, the same
+the simulator and the replay server apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from themis.planner.model.serving import Group, StageAllocation
+from themis.planner.model.transitions import ReplicaState, plan_transition
+
+
+@dataclass
+class StageReplicas:
+    """One stage's live replicas (`ready_at` in intervals) and the groups last requested."""
+
+    replicas: list[ReplicaState]
+    requested: tuple[Group, ...] | None = None
+    next_id: int = 0
+
+    def request(self, groups: tuple[Group, ...], step: int, cold_steps: int) -> None:
+        """Apply the transition to `groups` asked for at `step`."""
+        now = [replace(r, serving=r.ready_at <= step) for r in self.replicas]
+        transition = plan_transition(now, groups)
+        removed = set(transition.removals)
+        resized = dict(transition.resizes)
+        kept = [replace(r, cores=resized.get(r.id, r.cores)) for r in self.replicas if r.id not in removed]
+        for cores in transition.adds:
+            kept.append(ReplicaState(self.next_id, cores, serving=cold_steps == 0, ready_at=step + cold_steps))
+            self.next_id += 1
+        self.replicas = kept
+        self.requested = groups
+
+    def serving(self, step: int) -> tuple[Group, ...]:
+        """The replicas serving at `step`, grouped by cores (largest first)."""
+        counts: dict[int, int] = {}
+        for replica in self.replicas:
+            if replica.ready_at <= step:
+                counts[replica.cores] = counts.get(replica.cores, 0) + 1
+        return tuple(Group(n, c) for c, n in sorted(counts.items(), reverse=True))
+
+
+class ReplicaTracker:
+    """All stages' replicas through the intervals.
+
+    Re-requesting the same groups changes nothing (a transition to what is already
+    requested is empty once every replica is ready), so that case is skipped, which keeps
+    long horizons cheap.
+    """
+
+    def __init__(self, stages: int, cold_steps: int) -> None:
+        self.cold_steps = cold_steps
+        self.stages = [StageReplicas([]) for _ in range(stages)]
+
+    def request(self, step: int, allocations: Sequence[StageAllocation]) -> None:
+        for stage, alloc in zip(self.stages, allocations):
+            if alloc.groups != stage.requested:
+                # the opening allocation is provisioned already (the service is running)
+                stage.request(alloc.groups, step, 0 if step == 0 else self.cold_steps)
+
+    def serving(self, step: int) -> tuple[tuple[Group, ...], ...]:
+        return tuple(stage.serving(step) for stage in self.stages)

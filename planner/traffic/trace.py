@@ -1,0 +1,121 @@
+"""The `Trace` type: request counts per fixed interval, plus exact arrivals where known.
+
+Every file format becomes one `Trace` (one loader module per format in this package).
+Times are seconds from the start of the trace; `start` keeps the calendar time of t = 0
+when the source has one. Capacity planning reads `peak_rates` (the busiest window inside
+each planning interval); simulation reads `request_arrivals`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A request trace in canonical form.
+
+    `counts[i]` requests arrived in [i * interval_s, (i + 1) * interval_s). When the source
+    has per-request timestamps, `arrivals_s` holds them sorted (and `counts` is their
+    histogram); otherwise it is None and `request_arrivals` synthesises them.
+    """
+
+    name: str
+    source_format: str
+    start: datetime | None
+    interval_s: float
+    counts: np.ndarray
+    arrivals_s: np.ndarray | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return float(len(self.counts) * self.interval_s)
+
+    @property
+    def requests(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def rates_rps(self) -> np.ndarray:
+        """Mean request rate of every native interval, requests per second."""
+        return self.counts / self.interval_s
+
+    @property
+    def trace_start(self) -> str | None:
+        """`start` as ISO 8601, the form plans and simulations carry."""
+        return self.start.isoformat() if self.start is not None else None
+
+    def request_arrivals(self, seed: int = 0) -> np.ndarray:
+        """Sorted arrival times in seconds: the real ones, or a seeded Poisson process.
+
+        Without per-request timestamps, each interval's count is spread as a Poisson
+        process conditioned on that count (uniform points), so totals per interval are
+        exact and a given seed always gives the same arrivals.
+        """
+        if self.arrivals_s is not None:
+            return self.arrivals_s
+        rng = np.random.default_rng(seed)
+        counts = self.counts.astype(np.int64)
+        starts = np.repeat(np.arange(len(counts)) * self.interval_s, counts)
+        return np.sort(starts + rng.uniform(0.0, self.interval_s, size=starts.size))
+
+    def rate_series(self, interval_s: float) -> np.ndarray:
+        """Mean rate (rps) per interval of `interval_s` seconds (a multiple of the native one,
+        or any length when per-request arrivals are known)."""
+        n = int(np.ceil(self.duration_s / interval_s - 1e-9))
+        if self.arrivals_s is not None:
+            counts = np.bincount((self.arrivals_s // interval_s).astype(np.int64), minlength=n)[:n]
+            return counts / interval_s
+        ratio = interval_s / self.interval_s
+        if ratio < 1 or abs(ratio - round(ratio)) > 1e-9:
+            raise ValueError(
+                f"interval {interval_s:g} s must be a multiple of the trace's {self.interval_s:g} s "
+                "(this trace has no per-request times)"
+            )
+        k = int(round(ratio))
+        padded = np.zeros(n * k)
+        padded[: len(self.counts)] = self.counts
+        return padded.reshape(n, k).sum(axis=1) / interval_s
+
+    def peak_rates(self, interval_s: float, window_s: float = 1.0) -> np.ndarray:
+        """Peak rate (rps) inside each interval of `interval_s`: the busiest `window_s`
+        window (or the native interval, if that is coarser). Capacity must carry this."""
+        fine_s = max(window_s, self.interval_s) if self.arrivals_s is None else window_s
+        fine = self.rate_series(fine_s)
+        per = int(round(interval_s / fine_s))
+        if per < 1 or abs(interval_s / fine_s - per) > 1e-9:
+            raise ValueError(f"interval {interval_s:g} s must be a multiple of {fine_s:g} s")
+        n = int(np.ceil(len(fine) / per))
+        padded = np.zeros(n * per)
+        padded[: len(fine)] = fine
+        return padded.reshape(n, per).max(axis=1)
+
+    def scaled(self, factor: float, seed: int = 0) -> Trace:
+        """The same shape of traffic at `factor` times the volume (for sizing experiments).
+
+        Counts are scaled and rounded; per-request arrivals are thinned (factor < 1) or
+        dropped so that `request_arrivals` re-synthesises them (factor > 1).
+        """
+        rng = np.random.default_rng(seed)
+        if self.arrivals_s is not None and factor <= 1.0:
+            kept = self.arrivals_s[rng.random(self.arrivals_s.size) < factor]
+            counts = np.bincount((kept // self.interval_s).astype(np.int64), minlength=len(self.counts))
+            return replace(self, counts=counts[: len(self.counts)], arrivals_s=kept)
+        counts = np.round(self.counts * factor).astype(np.int64)
+        return replace(self, counts=counts, arrivals_s=None)
+
+    def window(self, t_start_s: float, t_end_s: float) -> Trace:
+        """The part of the trace in [t_start_s, t_end_s), re-based to start at 0."""
+        first = int(t_start_s // self.interval_s)
+        last = int(np.ceil(t_end_s / self.interval_s))
+        arrivals = None
+        if self.arrivals_s is not None:
+            a = self.arrivals_s
+            arrivals = a[(a >= first * self.interval_s) & (a < last * self.interval_s)] - first * self.interval_s
+        start = None
+        if self.start is not None:
+            start = self.start + timedelta(seconds=first * self.interval_s)
+        return replace(self, start=start, counts=self.counts[first:last].copy(), arrivals_s=arrivals)

@@ -1,0 +1,67 @@
+"""Planner invariants as hypothesis properties over scripted traces (one rate per minute,
+constant inside the minute) with the golden resnet18 profile."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.plan_support import golden_model
+
+from themis.planner.model.config import PlanConfig
+from themis.planner.model.serving import Stage
+from themis.planner.optimise.plan import POLICIES, plan
+from themis.planner.optimise.space import StageSpace
+from themis.planner.traffic.trace import Trace
+
+MODEL = golden_model("resnet18")
+STAGES = [(Stage("classify", "resnet18"), MODEL)]
+
+rates = st.lists(st.integers(0, 45), min_size=2, max_size=12)
+cold = st.sampled_from([0.0, 30.0, 60.0, 150.0])
+
+
+def trace_of(rates_rps: list[int]) -> Trace:
+    counts = np.repeat(np.array(rates_rps, dtype=np.int64), 60)
+    return Trace("scripted", "script", None, 1.0, counts)
+
+
+def config(cold_start_s: float) -> PlanConfig:
+    return PlanConfig(slo_ms=600.0, node_cores=16, max_replicas=24, cold_start_s=cold_start_s,
+                      batch_sizes=(1, 2, 4, 8), forecast="last", scale_down_delay_s=120.0)
+
+
+@given(rates_rps=rates, cold_start_s=cold)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_every_step_keeps_its_own_estimate(rates_rps: list[int], cold_start_s: float) -> None:
+    cfg = config(cold_start_s)
+    space = StageSpace(STAGES[0][0], [MODEL], cfg)
+    for policy in POLICIES:
+        schedule = plan(trace_of(rates_rps), STAGES, cfg, policy).schedule
+        flagged = set(schedule.infeasible_steps)
+        for i, step in enumerate(schedule.steps):
+            alloc = step.stages[0]
+            latency, capacity = space.estimate(alloc.groups, alloc.batch, alloc.device, step.forecast_rps)
+            if i not in flagged:
+                assert latency <= alloc.est_latency_ms + 1e-9 <= cfg.slo_ms + 1e-9
+                assert capacity >= step.forecast_rps
+
+
+@given(rates_rps=rates, cold_start_s=cold)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_oracle_has_no_violations_and_is_the_cheapest_without_violations(rates_rps: list[int], cold_start_s: float) -> None:
+    results = {p: plan(trace_of(rates_rps), STAGES, config(cold_start_s), p) for p in POLICIES}
+    oracle = results["oracle"].schedule
+    assert oracle.estimated_violation_intervals == 0
+    for policy, result in results.items():
+        if result.schedule.estimated_violation_intervals == 0:
+            assert oracle.core_seconds() <= result.schedule.core_seconds() + 1e-9, policy
+
+
+@given(rates_rps=rates, factor=st.floats(1.0, 3.0))
+@settings(max_examples=25, deadline=None)
+def test_more_load_never_costs_less(rates_rps: list[int], factor: float) -> None:
+    low = plan(trace_of(rates_rps), STAGES, config(30.0), "static").schedule.core_seconds()
+    high_rates = [int(np.ceil(r * factor)) for r in rates_rps]
+    high = plan(trace_of(high_rates), STAGES, config(30.0), "static").schedule.core_seconds()
+    assert low <= high

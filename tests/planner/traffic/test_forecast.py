@@ -1,0 +1,211 @@
+"""Forecasters: one conformance suite over every method, the no-look-ahead property, independent
+references for each method, and the backtest scores."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from themis.planner.errors import ForecastError
+from themis.planner.traffic import forecast as fc
+from themis.planner.traffic.backtest import backtest, backtest_trace, score_forecast
+from themis.planner.traffic.forecast import METHODS, forecast_peaks
+from themis.planner.traffic.loading import load_trace
+from themis.planner.traffic.trace import Trace
+
+INTERVAL_S = 10.0
+SEASON_S = 8 * INTERVAL_S  # short season so the seasonal paths run on short series
+
+
+def _series(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return np.maximum(0.0, 20 + 8 * np.sin(2 * np.pi * t / 8) + 0.1 * t + rng.normal(0, 2, n))
+
+
+def _methods_fast_first() -> list:
+    return [pytest.param(m, marks=pytest.mark.slow) if m == "lstm" else m for m in METHODS]
+
+
+# --------------------------------------------------------------------------- conformance
+
+
+@pytest.mark.parametrize("method", _methods_fast_first())
+def test_conformance(method) -> None:
+    y = _series(60)
+    forecast = forecast_peaks(y, method, interval_s=INTERVAL_S, season_s=SEASON_S)
+    assert forecast.shape == y.shape
+    assert np.isnan(forecast[0])  # no history, no forecast
+    assert np.all(np.isfinite(forecast[1:])) and np.all(forecast[1:] >= 0)
+    np.testing.assert_array_equal(forecast, forecast_peaks(y, method, interval_s=INTERVAL_S, season_s=SEASON_S))
+    assert forecast_peaks(y[:1], method, interval_s=INTERVAL_S).shape == (1,)
+    assert forecast_peaks(y[:0], method, interval_s=INTERVAL_S).shape == (0,)
+    if method != "lstm":  # a flat history is forecast flat (or above it, with headroom)
+        flat = forecast_peaks(np.full(30, 5.0), method, interval_s=INTERVAL_S, season_s=SEASON_S)
+        assert np.all(flat[1:] >= 5.0 - 1e-9) and np.all(flat[1:] <= 5.0 * fc.MOVING_MAX_HEADROOM + 1e-9)
+
+
+@pytest.mark.parametrize("method", _methods_fast_first())
+def test_no_look_ahead(method) -> None:
+    """Changing the trace after time T changes no forecast for an interval starting by T."""
+    examples = 8 if method in ("lstm", "holt_winters", "auto") else 30
+
+    @settings(max_examples=examples, deadline=None)
+    @given(
+        seconds=st.integers(40 * 10, 60 * 10),
+        cut_s=st.integers(1, 400 - 1),
+        seed=st.integers(0, 2**32 - 1),
+        rate=st.floats(0.5, 40),
+        new_rate=st.floats(0, 80),
+    )
+    def check(seconds, cut_s, seed, rate, new_rate) -> None:
+        rng = np.random.default_rng(seed)
+        counts = rng.poisson(rate, seconds)
+        changed = counts.copy()
+        changed[cut_s:] = rng.poisson(new_rate, seconds - cut_s)
+        before = Trace("a", "rate_series", None, 1.0, counts).peak_rates(INTERVAL_S)
+        after = Trace("b", "rate_series", None, 1.0, changed).peak_rates(INTERVAL_S)
+        f_before = forecast_peaks(before, method, interval_s=INTERVAL_S, season_s=SEASON_S)
+        f_after = forecast_peaks(after, method, interval_s=INTERVAL_S, season_s=SEASON_S)
+        unaffected = int(cut_s // INTERVAL_S) + 1  # intervals k with k * INTERVAL_S <= cut_s
+        np.testing.assert_array_equal(f_before[:unaffected], f_after[:unaffected])
+
+    check()
+
+
+def test_unknown_method_and_bad_series() -> None:
+    with pytest.raises(ForecastError, match="--method"):
+        forecast_peaks(np.ones(5), "prophet", interval_s=60)
+    with pytest.raises(ForecastError):
+        forecast_peaks(np.array([1.0, -2.0]), "last", interval_s=60)
+    with pytest.raises(ForecastError, match="--interval"):
+        forecast_peaks(np.ones(3), "last", interval_s=0)
+
+
+def test_lstm_without_torch_is_a_clear_error(monkeypatch) -> None:
+    """Fake boundary: torch made unimportable (as on an install without the `profile` extra)."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert not fc.lstm_available()
+    with pytest.raises(ForecastError, match="needs torch"):
+        forecast_peaks(_series(50), "lstm", interval_s=INTERVAL_S)
+    result = backtest(_series(30), ["last", "lstm"], interval_s=INTERVAL_S)
+    assert [s.method for s in result.scores] == ["last"] and "lstm" in result.skipped
+
+
+# --------------------------------------------------------------------------- independent references
+
+
+def test_simple_methods_against_brute_force() -> None:
+    y = _series(50, seed=3)
+    window = round(fc.MOVING_MAX_WINDOW_S / INTERVAL_S)
+    lag = round(SEASON_S / INTERVAL_S)
+    last = forecast_peaks(y, "last", interval_s=INTERVAL_S)
+    moving = forecast_peaks(y, "moving_max", interval_s=INTERVAL_S)
+    seasonal = forecast_peaks(y, "seasonal_naive", interval_s=INTERVAL_S, season_s=SEASON_S)
+    ewma = forecast_peaks(y, "ewma", interval_s=INTERVAL_S)
+    mean, var = y[0], 0.0
+    for t in range(1, len(y)):
+        assert last[t] == y[t - 1]
+        assert moving[t] == pytest.approx(fc.MOVING_MAX_HEADROOM * max(y[max(0, t - window) : t]))
+        assert seasonal[t] == (y[t - lag] if t >= lag else y[t - 1])
+        assert ewma[t] == pytest.approx(mean + fc.EWMA_Z * np.sqrt(var))
+        # the exponentially weighted mean/variance recursion (West's update)
+        diff = y[t] - mean
+        mean += fc.EWMA_ALPHA * diff
+        var = (1 - fc.EWMA_ALPHA) * (var + fc.EWMA_ALPHA * diff * diff)
+
+
+def test_holt_winters_matches_a_fresh_statsmodels_fit_at_each_refit() -> None:
+    """At each re-fit point r, the forecast of y[r] is a fresh statsmodels fit on the last
+    seasons of y[:r] (a bounded window, long enough here that it slides), forecast one ahead;
+    up to the next re-fit, statsmodels' run of that model with its parameters held fixed."""
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    y = _series(600, seed=5)
+    forecast = forecast_peaks(y, "holt_winters", interval_s=INTERVAL_S, season_s=SEASON_S)
+    period = round(SEASON_S / INTERVAL_S)
+    size = min(max(fc.HW_WINDOW_SEASONS * period, fc.HW_MIN_WINDOW), fc.HW_MAX_WINDOW)
+    refits = list(fc.refit_points(len(y), growth=fc.HW_REFIT_GROWTH))
+    assert refits[-1] > size  # the window slides over part of the series
+    for r, until in zip(refits, refits[1:] + [len(y)]):
+        start = max(0, r - size)
+        seasonal = r - start >= 2 * period + 10
+        shape = {"trend": "add", "damped_trend": True, "seasonal": "add" if seasonal else None}
+        shape["seasonal_periods"] = period if seasonal else None
+        fit = ExponentialSmoothing(y[start:r], initialization_method="heuristic", **shape).fit(use_brute=False)
+        assert forecast[r] == pytest.approx(max(0.0, fit.forecast(1)[0]), rel=1e-6)
+        p = fit.params
+        fixed = ExponentialSmoothing(
+            y[start:until],
+            initialization_method="known",
+            initial_level=p["initial_level"],
+            initial_trend=p["initial_trend"],
+            initial_seasonal=p["initial_seasons"] if seasonal else None,
+            **shape,
+        ).fit(
+            smoothing_level=p["smoothing_level"],
+            smoothing_trend=p["smoothing_trend"],
+            smoothing_seasonal=p["smoothing_seasonal"] if seasonal else None,
+            damping_trend=p["damping_trend"],
+            optimized=False,
+        )
+        expected = np.maximum(np.asarray(fixed.fittedvalues)[r - start :], 0.0)
+        np.testing.assert_allclose(forecast[r:until], expected, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "lstm"])
+def test_forecasts_do_not_depend_on_the_series_length(method) -> None:
+    """Element t is the same whether the series ends at t or goes on (re-fit points and
+    windows depend on t alone)."""
+    y = _series(300, seed=11)
+    full = forecast_peaks(y, method, interval_s=INTERVAL_S, season_s=SEASON_S)
+    for end in (37, 150, 251):
+        np.testing.assert_array_equal(forecast_peaks(y[:end], method, interval_s=INTERVAL_S, season_s=SEASON_S), full[:end])
+
+
+def test_auto_against_brute_force_selection() -> None:
+    y = _series(80, seed=7)
+    auto = forecast_peaks(y, "auto", interval_s=INTERVAL_S, season_s=SEASON_S)
+    candidates = {m: forecast_peaks(y, m, interval_s=INTERVAL_S, season_s=SEASON_S) for m in fc.AUTO_CANDIDATES}
+    window = round(fc.AUTO_WINDOW_S / INTERVAL_S)
+    for t in range(1, len(y)):
+        losses = []
+        for m in fc.AUTO_CANDIDATES:
+            loss = 0.0
+            for s in range(max(1, t - window), t):
+                err = y[s] - candidates[m][s]
+                loss += fc.UNDER_WEIGHT * max(err, 0) + max(-err, 0)
+            losses.append(loss)
+        assert auto[t] == candidates[fc.AUTO_CANDIDATES[int(np.argmin(losses))]][t]
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+def test_score_by_hand() -> None:
+    score = score_forecast("x", np.array([5.0, 10, 0, 20]), np.array([np.nan, 12, 3, 10]))
+    assert score.mape_pct == pytest.approx((0.2 + 0.5) / 2 * 100)
+    assert score.under_rate == pytest.approx(1 / 3)
+    assert score.over_provisioning_ratio == pytest.approx(25 / 30)
+    assert score.intervals == 3
+
+
+def test_backtest_on_the_real_llm_trace(llm_trace_path) -> None:
+    trace = load_trace(llm_trace_path)
+    methods = [m for m in METHODS if m != "lstm"]
+    result = backtest_trace(trace, methods, interval_s=60.0)
+    peaks = trace.peak_rates(60.0)
+    assert [s.method for s in result.scores] == methods
+    for score in result.scores:
+        expected = score_forecast(score.method, peaks, forecast_peaks(peaks, score.method, interval_s=60.0))
+        assert score == expected
+        assert score.intervals == len(peaks) - 1
+    by_method = {s.method: s for s in result.scores}
+    assert by_method["moving_max"].under_rate < by_method["last"].under_rate  # headroom buys fewer misses
+    payload = result.to_dict()
+    assert payload["schema_version"] == 1 and payload["kind"] == "forecast_backtest"
+    assert {"method", "mape_pct", "under_rate", "over_provisioning_ratio", "intervals"} == set(payload["methods"][0])
