@@ -53,14 +53,20 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "themis"}
 Manifest = dict[str, Any]
 
 
-def k8s_name(text: str) -> str:
-    """A DNS-1123 label from any stage name."""
+CRONJOB_NAME_MAX = 52
+"""A CronJob's name leaves 11 characters for the Jobs it names after itself."""
+
+
+def k8s_name(text: str, limit: int = 63) -> str:
+    """A DNS-1123 label (at most `limit` characters) from any stage name."""
     name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    return (name or "stage")[:63].rstrip("-")
+    return (name or "stage")[:limit].rstrip("-")
 
 
 def manifests(plan: dict[str, Any], *, app: str = "themis", image: str = IMAGE, resizer_image: str = RESIZER_IMAGE) -> dict[str, Manifest]:
     """File name -> one Kubernetes object, for every stage of the plan."""
+    if not plan["steps"]:
+        raise InputError("the plan has no steps: nothing to deploy", option="--k8s")
     rec = recurrence(plan)
     resizer = k8s_name(f"{app}-resizer")
     files: dict[str, Manifest] = {}
@@ -189,12 +195,17 @@ def resize_schedule(name: str, per_minute: list[dict[str, Any]], rec: Recurrence
     }
 
 
+def _resize_name(name: str) -> str:
+    """Name of the resizer's ConfigMap, CronJob and pod label for Deployment `name`."""
+    return k8s_name(f"{name[:CRONJOB_NAME_MAX - len('-resize')]}-resize", CRONJOB_NAME_MAX)
+
+
 def config_map(name: str, schedule: dict[str, Any]) -> Manifest:
     script = (Path(__file__).with_name("resize_job.py")).read_text(encoding="utf-8")
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": f"{name}-resize", "labels": {"app": name, **MANAGED_BY}},
+        "metadata": {"name": _resize_name(name), "labels": {"app": name, **MANAGED_BY}},
         "data": {"schedule.json": _schedule_json(schedule), "resize.py": script},
     }
 
@@ -219,7 +230,7 @@ def cron_job(name: str, service_account_name: str, image: str) -> Manifest:
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": {"name": f"{name}-resize", "labels": {"app": name, **MANAGED_BY}},
+        "metadata": {"name": _resize_name(name), "labels": {"app": name, **MANAGED_BY}},
         "spec": {
             "schedule": "* * * * *",
             "timeZone": "Etc/UTC",
@@ -233,12 +244,12 @@ def cron_job(name: str, service_account_name: str, image: str) -> Manifest:
                     "activeDeadlineSeconds": 55,
                     "ttlSecondsAfterFinished": 600,
                     "template": {
-                        "metadata": {"labels": {"app": f"{name}-resize", **MANAGED_BY}},
+                        "metadata": {"labels": {"app": _resize_name(name), **MANAGED_BY}},
                         "spec": {
                             "serviceAccountName": service_account_name,
                             "restartPolicy": "Never",
                             "containers": [container],
-                            "volumes": [{"name": "schedule", "configMap": {"name": f"{name}-resize"}}],
+                            "volumes": [{"name": "schedule", "configMap": {"name": _resize_name(name)}}],
                         },
                     },
                 }

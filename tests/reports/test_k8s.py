@@ -14,6 +14,7 @@ import collections
 import copy
 import itertools
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -217,6 +218,20 @@ def test_a_plan_whose_cores_never_change_needs_no_resizer(hour_plan) -> None:
     assert sorted(files) == ["deployment-resnet18.yaml", "scaledobject-resnet18.yaml"]
     for doc in files.values():
         validate(doc)
+
+
+def test_long_stage_names_make_valid_names(hour_plan) -> None:
+    """Names are DNS labels; a CronJob's at most 52 characters (its Jobs append 11)."""
+    plan = copy.deepcopy(hour_plan)
+    plan["stages"][0]["name"] = "Image Classification / ResNet-18 (int8, AVX-512) for the EU-West shop front"
+    files = manifests(plan)
+    for doc in files.values():
+        validate(doc)
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", doc["metadata"]["name"]), doc["metadata"]["name"]
+    (cron,) = [d for d in files.values() if d["kind"] == "CronJob"]
+    assert len(cron["metadata"]["name"]) <= 52
+    label = cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]["app"]
+    assert len(label) <= 63
 
 
 def test_manifests_are_a_pure_function_of_the_plan(day_plan) -> None:
