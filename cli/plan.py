@@ -36,7 +36,7 @@ def plan(
     function: str = opt.FUNCTION_OPTION,
     top: int = opt.TOP_OPTION,
     explain: bool = typer.Option(False, "--explain", help="Also report the latency-model fit (held-out error, extrapolated cores)."),
-    k8s: Path = typer.Option(None, "--k8s", help="Write Kubernetes manifests (Deployment, KEDA ScaledObject, resize patches) to DIR."),
+    k8s: Path = typer.Option(None, "--k8s", help="Write Kubernetes objects (Deployment, KEDA ScaledObject, resize CronJob) to DIR."),
     as_json: bool = output.JSON_OPTION,
     out: Path = output.OUT_OPTION,
 ) -> None:

@@ -1,4 +1,5 @@
-"""`themis report`: re-render saved artefacts into one self-contained HTML file plus PNGs."""
+"""`themis report`: re-render saved artefacts into one self-contained HTML file (a zoomable
+timeline, plotly.js embedded) plus a PNG per plot."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def report(
     title: str = typer.Option("themis report", "--title", help="Heading of the page."),
     as_json: bool = output.JSON_OPTION,
 ) -> None:
-    """Write one self-contained HTML report (plots embedded) and the PNGs beside it.
+    """Write one self-contained HTML report (zoomable timeline, plots embedded) and a PNG per plot beside it.
 
     [b]Example[/b]
 
@@ -79,6 +80,7 @@ def report(
     result = render_report(inputs, html_out)
 
     def show(console) -> None:
-        console.print(f"wrote {result.html_path} and {len(result.png_paths)} PNG files beside it")
+        size_mb = result.html_path.stat().st_size / 1e6
+        console.print(f"wrote {result.html_path} ({size_mb:.1f} MB) and {len(result.png_paths)} PNG files beside it")
 
     output.render(result, as_json=as_json, out=None, show=show)

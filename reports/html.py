@@ -1,30 +1,30 @@
-"""One self-contained HTML report (plots embedded as PNG data URIs) plus the PNG files.
+"""One self-contained HTML report plus a PNG per plot beside it.
 
 A pure renderer of saved artefacts: profile tables, a trace, a plan JSON, a per-request
 simulation table (`themis simulate --out requests.parquet`) and a comparison JSON
 (`themis compare --out cmp.json`). Each section appears when its input is given.
+
+The page shows the profiles and the comparison as embedded PNGs, and the time series
+(load, schedule, latency) as one zoomable plotly figure with its JavaScript embedded, so
+the file opens offline. The PNGs beside the page hold every plot, time series included,
+for documents and CI summaries (`static_plots`).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from themis.common import SCHEMA_VERSION, __version__  # noqa: E402
-from themis.common.atomic import write_atomic, write_text_atomic  # noqa: E402
-from themis.planner.model.serving import Schedule  # noqa: E402
-from themis.planner.traffic.trace import Trace  # noqa: E402
+from themis.common import SCHEMA_VERSION, __version__
+from themis.common.atomic import write_text_atomic, write_atomic
+from themis.common.errors import InputError
+from themis.planner.model.serving import Schedule
+from themis.planner.traffic.trace import Trace
 
 
 @dataclass
@@ -57,37 +57,46 @@ class ReportResult:
 
 def render_report(inputs: ReportInputs, html_path: str | Path) -> ReportResult:
     """Write `html_path` and one PNG per plot beside it (named `<stem>_<plot>.png`)."""
-    html_path = Path(html_path)
-    sections: list[tuple[str, str, bytes | None, str]] = []  # (key, heading, png, extra html)
-    slo_ms = inputs.slo_ms or (inputs.schedule.slo_ms if inputs.schedule else None)
-    if slo_ms is None and inputs.comparison:
-        slo_ms = inputs.comparison.get("slo_ms")
-    for frame in inputs.profiles:
-        for model, cells in frame[frame["status"] == "ok"].groupby("model", sort=True):
-            sections.append((f"profile_{_slug(model)}", f"Profile: {model}", _plot_profile(str(model), cells), _profile_note(cells)))
-    if inputs.trace is not None:
-        sections.append(("trace", "Trace and forecast", _plot_trace(inputs.trace, inputs.schedule), _trace_note(inputs.trace)))
-    if inputs.schedule is not None:
-        sections.append(("schedule", f"Schedule ({inputs.schedule.policy})", _plot_schedule(inputs.schedule), _totals_table(inputs.schedule)))
-    if inputs.requests is not None:
-        sections.append(("latency", "Latency over time", _plot_latency(inputs.requests, slo_ms), _latency_note(inputs.requests, slo_ms)))
-    if inputs.comparison is not None:
-        sections.append(("comparison", "Policy comparison", _plot_comparison(inputs.comparison), _comparison_table(inputs.comparison)))
-    if not sections:
-        from themis.common.errors import InputError
+    from themis.reports import static_plots
+    from themis.reports.interactive_plots import timeline_figure, timeline_html
+    from themis.reports.profile_view import planned_cells, profile_curves
+    from themis.reports.timeline import time_axis
 
+    html_path = Path(html_path)
+    slo_ms = _slo_ms(inputs)
+    pngs: dict[str, bytes] = {}
+    sections: list[str] = []
+    for frame in inputs.profiles:
+        ok = frame[frame["status"] == "ok"]
+        for (model, kind, device), cells in ok.groupby(["model", "device_kind", "device_name"], sort=True):
+            device_label = "cpu" if kind == "cpu" else str(device)
+            curves = profile_curves(cells, str(model), str(kind), str(device), planned_cells(inputs.schedule, str(model), device_label))
+            key = f"profile_{_slug(str(model))}" + ("" if kind == "cpu" else f"_{_slug(device_label)}")
+            heading = f"Profile: {model}" + ("" if kind == "cpu" else f" on {device_label}")
+            pngs[key] = static_plots.png(static_plots.profile_figure(str(model), curves))
+            unmeasured = planned_cells(inputs.schedule, str(model), device_label) - _measured_cells(cells)
+            sections.append(_section(heading, _img(key, pngs[key]) + _profile_note(cells, unmeasured)))
+    if inputs.trace is not None or inputs.schedule is not None or inputs.requests is not None:
+        axis = time_axis(_trace_start(inputs), _duration_s(inputs))
+        if inputs.trace is not None:
+            pngs["trace"] = static_plots.png(static_plots.trace_figure(inputs.trace, inputs.schedule, axis))
+        if inputs.schedule is not None:
+            pngs["schedule"] = static_plots.png(static_plots.schedule_figure(inputs.schedule, axis))
+        if inputs.requests is not None:
+            pngs["latency"] = static_plots.png(static_plots.latency_figure(inputs.requests, slo_ms, axis))
+        figure = timeline_html(timeline_figure(inputs.trace, inputs.schedule, inputs.requests, slo_ms, axis))
+        notes = [_trace_note(inputs.trace) if inputs.trace is not None else "",
+                 _totals_table(inputs.schedule) if inputs.schedule is not None else "",
+                 _latency_note(inputs.requests, slo_ms) if inputs.requests is not None else ""]
+        sections.append(_section("Load, schedule and latency over time", _ZOOM_HINT + figure + "".join(notes)))
+    if inputs.comparison is not None:
+        pngs["comparison"] = static_plots.png(static_plots.comparison_figure(inputs.comparison))
+        sections.append(_section("Policy comparison", _img("comparison", pngs["comparison"]) + _comparison_table(inputs.comparison)))
+    if not sections:
         raise InputError("nothing to report: give at least one of --profile, --trace, --plan, --simulation, --comparison")
-    png_paths = []
-    body = []
-    for key, heading, png, extra in sections:
-        png_path = html_path.with_name(f"{html_path.stem}_{key}.png")
-        write_atomic(png_path, lambda tmp, data=png: tmp.write_bytes(data))
-        png_paths.append(png_path)
-        data_uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-        body.append(
-            f'<section><h2>{html.escape(heading)}</h2><img alt="{html.escape(heading)}" src="{data_uri}">{extra}</section>'
-        )
-    page = _PAGE.format(title=html.escape(inputs.title), version=html.escape(__version__), body="\n".join(body))
+    png_paths = [write_atomic(html_path.with_name(f"{html_path.stem}_{key}.png"), lambda tmp, data=data: tmp.write_bytes(data))
+                 for key, data in pngs.items()]
+    page = _PAGE.format(title=html.escape(inputs.title), version=html.escape(__version__), body="\n".join(sections))
     write_text_atomic(html_path, page)
     return ReportResult(html_path, png_paths)
 
@@ -95,8 +104,9 @@ def render_report(inputs: ReportInputs, html_path: str | Path) -> ReportResult:
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
-body {{ font-family: sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+body {{ font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }}
 img {{ max-width: 100%; }}
+.hint {{ color: #555; font-size: 0.9em; }}
 table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
 td, th {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }}
@@ -106,16 +116,43 @@ th:first-child, td:first-child {{ text-align: left; }}
 </body></html>
 """
 
+_ZOOM_HINT = ('<p class="hint">Drag across a burst to zoom every row to it; double-click to zoom out. '
+              "Each line is aggregated per bucket (named in its legend); bands show the range inside a bucket.</p>")
+
+
+def _section(heading: str, content: str) -> str:
+    return f"<section><h2>{html.escape(heading)}</h2>{content}</section>"
+
+
+def _img(key: str, data: bytes) -> str:
+    return f'<img alt="{html.escape(key)}" src="data:image/png;base64,{base64.b64encode(data).decode("ascii")}">'
+
+
+def _slo_ms(inputs: ReportInputs) -> float | None:
+    if inputs.slo_ms:
+        return inputs.slo_ms
+    if inputs.schedule is not None:
+        return inputs.schedule.slo_ms
+    return inputs.comparison.get("slo_ms") if inputs.comparison else None
+
+
+def _trace_start(inputs: ReportInputs) -> str | None:
+    if inputs.trace is not None:
+        return inputs.trace.trace_start
+    return inputs.schedule.trace_start if inputs.schedule is not None else None
+
+
+def _duration_s(inputs: ReportInputs) -> float:
+    spans = [inputs.trace.duration_s] if inputs.trace is not None else []
+    if inputs.schedule is not None and inputs.schedule.steps:
+        spans.append(inputs.schedule.steps[-1].t_end_s)
+    if inputs.requests is not None and len(inputs.requests):
+        spans.append(float(inputs.requests["arrival_s"].max()))
+    return max(spans, default=0.0)
+
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text)
-
-
-def _png(fig: Any) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -124,62 +161,23 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _plot_profile(model: str, cells: pd.DataFrame) -> bytes:
-    """Latency against batch per core count, and throughput per core."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for cores, rows in cells.groupby("cores", sort=True):
-        rows = rows.sort_values("batch_size")
-        left.plot(rows["batch_size"], rows["p50_ms"], marker="o", label=f"{cores} cores (p50)")
-        left.fill_between(rows["batch_size"], rows["p50_ms"], rows["p99_ms"], alpha=0.15)
-        right.plot(rows["batch_size"], rows["throughput_ips"] / cores, marker="o", label=f"{cores} cores")
-    left.set(xscale="log", yscale="log", xlabel="batch size", ylabel="latency (ms), band to p99", title=f"{model}: latency")
-    right.set(xscale="log", xlabel="batch size", ylabel="items/s per core", title=f"{model}: throughput per core")
-    left.legend()
-    right.legend()
-    return _png(fig)
+def _measured_cells(cells: pd.DataFrame) -> set[tuple[int, int]]:
+    return {(int(b), int(c)) for b, c in zip(cells["batch_size"], cells["cores"])}
 
 
-def _profile_note(cells: pd.DataFrame) -> str:
+def _profile_note(cells: pd.DataFrame, unmeasured: set[tuple[int, int]]) -> str:
     first = cells.iloc[0]
-    return f"<p>{html.escape(str(first.get('device_kind', '')))} {html.escape(str(first.get('device_name', '')))}: {len(cells)} measured cells.</p>"
-
-
-def _plot_trace(trace: Trace, schedule: Schedule | None) -> bytes:
-    fig, ax = plt.subplots(figsize=(11, 3.5))
-    interval_s = schedule.interval_s if schedule else max(60.0, trace.interval_s)
-    try:
-        rates = trace.rate_series(interval_s)
-        peaks = trace.peak_rates(interval_s)
-    except ValueError:
-        interval_s = trace.interval_s
-        rates, peaks = trace.rates_rps, trace.rates_rps
-    t = np.arange(len(rates)) * interval_s
-    ax.step(t, rates, where="post", label=f"mean rps per {interval_s:g} s")
-    ax.step(t, peaks, where="post", label="peak rps (1 s window)", alpha=0.7)
-    if schedule is not None:
-        ax.step([s.t_start_s for s in schedule.steps], [s.forecast_rps for s in schedule.steps], where="post",
-                linestyle="--", label=f"planned load ({schedule.policy} forecast)")
-    ax.set(xlabel="seconds from trace start", ylabel="requests/s", title=trace.name)
-    ax.legend()
-    return _png(fig)
+    text = f"{first.get('device_kind', '')} {first.get('device_name', '')}: {len(cells)} measured cells."
+    if unmeasured:
+        listed = ", ".join(f"batch {b} on {c} cores" for b, c in sorted(unmeasured, key=lambda bc: (bc[1], bc[0])))
+        text += (f" The plan also runs {listed}, never measured: those cells are the latency model's prediction, "
+                 "drawn hollow on a dashed line (extrapolated).")
+    return f"<p>{html.escape(text)}</p>"
 
 
 def _trace_note(trace: Trace) -> str:
     start = trace.trace_start or "no calendar time"
-    return f"<p>{trace.requests:,} requests over {trace.duration_s / 60:.1f} minutes (start: {html.escape(start)}).</p>"
-
-
-def _plot_schedule(schedule: Schedule) -> bytes:
-    frame = schedule.to_frame()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 5), sharex=True)
-    for stage, rows in frame.groupby("stage", sort=False):
-        top.step(rows["t_start_s"], rows["replicas"], where="post", label=f"{stage}: replicas")
-        bottom.step(rows["t_start_s"], rows["total_cores"], where="post", label=f"{stage}: cores")
-    top.set(ylabel="replicas", title=f"{schedule.policy} schedule")
-    bottom.set(ylabel="cores (all replicas)", xlabel="seconds from trace start")
-    top.legend()
-    bottom.legend()
-    return _png(fig)
+    return f"<p>{trace.requests:,} requests over {trace.duration_s / 3600:.2f} hours (start: {html.escape(start)}).</p>"
 
 
 def _totals_table(schedule: Schedule) -> str:
@@ -188,39 +186,9 @@ def _totals_table(schedule: Schedule) -> str:
                   [[f"{totals['core_seconds'] / 3600:.2f}", f"{totals['cost']:.2f}", totals["scale_actions"], len(schedule.steps)]])
 
 
-def _plot_latency(requests: pd.DataFrame, slo_ms: float | None) -> bytes:
-    """p50 and p99 per 10 s bucket (and the worst) against the SLO line."""
-    fig, ax = plt.subplots(figsize=(11, 3.5))
-    finite = requests[np.isfinite(requests["latency_ms"])]
-    if len(finite):
-        buckets = (finite["arrival_s"] // 10.0) * 10.0
-        grouped = finite.groupby(buckets)["latency_ms"]
-        ax.plot(grouped.quantile(0.5).index, grouped.quantile(0.5).values, label="p50 per 10 s")
-        ax.plot(grouped.quantile(0.99).index, grouped.quantile(0.99).values, label="p99 per 10 s")
-        ax.plot(grouped.max().index, grouped.max().values, alpha=0.4, label="max per 10 s")
-    if slo_ms:
-        ax.axhline(slo_ms, color="red", linestyle="--", label=f"SLO {slo_ms:g} ms")
-    ax.set(yscale="log", xlabel="arrival (s from trace start)", ylabel="latency (ms)")
-    ax.legend()
-    return _png(fig)
-
-
 def _latency_note(requests: pd.DataFrame, slo_ms: float | None) -> str:
     violated = int(requests["violated"].sum()) if "violated" in requests else 0
     return f"<p>{len(requests):,} requests, {violated:,} over the SLO ({slo_ms or 'n/a'} ms).</p>"
-
-
-def _plot_comparison(comparison: dict[str, Any]) -> bytes:
-    rows = comparison["policies"]
-    names = list(rows)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.5))
-    left.bar(names, [100.0 * rows[n]["violation_rate"] for n in names], color="tab:red")
-    left.set(ylabel="SLO violations (%)", title="violation rate")
-    right.bar(names, [rows[n]["core_seconds"] / 3600.0 for n in names], color="tab:blue")
-    right.set(ylabel="core-hours", title="cost")
-    for ax in (left, right):
-        ax.tick_params(axis="x", rotation=30)
-    return _png(fig)
 
 
 def _comparison_table(comparison: dict[str, Any]) -> str:

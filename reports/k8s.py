@@ -1,26 +1,33 @@
-"""Kubernetes manifests from a plan (`themis plan --k8s DIR`), one set per stage:
+"""Kubernetes manifests from a plan (`themis plan --k8s DIR`): every file is one object,
+so `kubectl apply -f DIR/` applies the folder (with KEDA installed). Per stage:
 
-- `deployment-<stage>.yaml`: the Deployment with the steady-state allocation (the one the
-  plan runs longest): replicas, CPU requests = limits = cores, the batch size as
-  `BATCH_SIZE`, and `resizePolicy: NotRequired` so CPU can be resized in place.
+- `deployment-<stage>.yaml`: the Deployment, sized at the plan's steady allocation (the
+  one it runs longest): CPU request = limit = cores, `BATCH_SIZE`, and `resizePolicy`
+  CPU `NotRequired` so CPU is resized in place. It sets no `replicas`, which KEDA owns.
 - `scaledobject-<stage>.yaml`: a KEDA ScaledObject whose cron triggers hold the plan's
-  replica count in each time window (KEDA takes the highest active trigger; cron has
-  minute resolution, so each minute gets the most replicas any step in it asks for).
-- `resize-<stage>.yaml` and `resize-<stage>.sh`: the in-place vertical steps, as patches
-  for the pod `resize` subresource (`kubectl patch pod P --subresource resize`) with the
-  time each applies, and a script that applies them on schedule.
+  replica counts over a recurring day (or week), merged into the fewest windows
+  (`k8s_recurrence`).
+- `resize-schedule-<stage>.yaml` and `resize-cronjob-<stage>.yaml`, for a CPU stage whose
+  cores change: a ConfigMap with the per-minute cores schedule and the resizer script
+  (`resize_job`), and a CronJob that runs it every minute to patch pods through the
+  `resize` subresource.
+- `resizer-serviceaccount.yaml`, `resizer-role.yaml`, `resizer-rolebinding.yaml`: what the
+  CronJob may do: read pods and patch `pods/resize`, in its own namespace only.
 
-Times come from the plan's `trace_start`, and the cron triggers fire on those dates. A
-plan without calendar time is anchored at midnight UTC (of 2000-01-01, stated in every
-file); when it spans at most a day its cron triggers recur daily, since such a plan
-describes a typical day. Pure function of the plan JSON.
+QoS: the pods are Burstable at every size. CPU request = limit (the cores the plan sized,
+as the profile measured them), no memory limit, and every resize keeps request = limit,
+so the class never changes (Kubernetes refuses a resize that would change it). Burstable
+rather than Guaranteed because the kubelet's static CPU manager gives Guaranteed pods
+with whole CPUs exclusive cores and refuses in-place CPU resizes of them (KEP-5554 lifts
+this only from Kubernetes 1.36, as alpha); Burstable pods resize on any node.
+
+A pure function of the plan JSON.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,63 +35,82 @@ import yaml
 
 from themis.common.atomic import write_text_atomic
 from themis.common.errors import InputError
+from themis.reports.k8s_recurrence import (
+    Recurrence,
+    minute_allocations,
+    recurrence,
+    replica_windows,
+    replicas,
+    steady_allocation,
+)
 
 CONTAINER = "model-server"
 IMAGE = "REPLACE-ME/model-server:latest"
-DEFAULT_ANCHOR = datetime(2000, 1, 1, tzinfo=timezone.utc)
-DAY_S = 86_400.0
+RESIZER_IMAGE = "python:3.13.5-slim-bookworm"
+"""The Docker Official Python image, pinned: the resizer needs only the standard library."""
+MANAGED_BY = {"app.kubernetes.io/managed-by": "themis"}
+
+Manifest = dict[str, Any]
 
 
-def k8s_name(text: str) -> str:
-    """A DNS-1123 label from any stage name."""
+CRONJOB_NAME_MAX = 52
+"""A CronJob's name leaves 11 characters for the Jobs it names after itself."""
+
+
+def k8s_name(text: str, limit: int = 63) -> str:
+    """A DNS-1123 label (at most `limit` characters) from any stage name."""
     name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    return (name or "stage")[:63].rstrip("-")
+    return (name or "stage")[:limit].rstrip("-")
 
 
-def manifests(plan: dict[str, Any], *, app: str = "themis", image: str = IMAGE) -> dict[str, Any]:
-    """File name -> content (a dict for YAML manifests, a str for scripts), per stage."""
-    anchor = _anchor(plan)
-    daily = not plan.get("trace_start") and bool(plan["steps"]) and plan["steps"][-1]["t_end_s"] <= DAY_S
-    files: dict[str, Any] = {}
+def manifests(plan: dict[str, Any], *, app: str = "themis", image: str = IMAGE, resizer_image: str = RESIZER_IMAGE) -> dict[str, Manifest]:
+    """File name -> one Kubernetes object, for every stage of the plan."""
+    if not plan["steps"]:
+        raise InputError("the plan has no steps: nothing to deploy", option="--k8s")
+    rec = recurrence(plan)
+    resizer = k8s_name(f"{app}-resizer")
+    files: dict[str, Manifest] = {}
     for j, stage in enumerate(plan["stages"]):
         name = k8s_name(f"{app}-{stage['name']}")
-        allocations = [step["stages"][j] for step in plan["steps"]]
-        steady = _steady(plan["steps"], j)
-        files[f"deployment-{k8s_name(stage['name'])}.yaml"] = deployment(name, stage, steady, image)
-        files[f"scaledobject-{k8s_name(stage['name'])}.yaml"] = scaled_object(name, plan["steps"], j, anchor, allocations, daily=daily)
-        patches = resize_steps(plan["steps"], j, anchor)
-        files[f"resize-{k8s_name(stage['name'])}.yaml"] = {"deployment": name, "container": CONTAINER, "steps": patches}
-        files[f"resize-{k8s_name(stage['name'])}.sh"] = resize_script(name, patches)
+        suffix = k8s_name(stage["name"])
+        steady = steady_allocation(plan["steps"], j)
+        per_minute = minute_allocations(plan["steps"], j, rec, steady)
+        files[f"deployment-{suffix}.yaml"] = deployment(name, stage, steady, image, rec)
+        files[f"scaledobject-{suffix}.yaml"] = scaled_object(name, per_minute, rec)
+        schedule = resize_schedule(name, per_minute, rec)
+        if schedule is not None:
+            files[f"resize-schedule-{suffix}.yaml"] = config_map(name, schedule)
+            files[f"resize-cronjob-{suffix}.yaml"] = cron_job(name, resizer, resizer_image)
+    if any(doc["kind"] == "CronJob" for doc in files.values()):
+        files["resizer-serviceaccount.yaml"] = service_account(resizer)
+        files["resizer-role.yaml"] = role(resizer)
+        files["resizer-rolebinding.yaml"] = role_binding(resizer)
     return files
 
 
 def write_manifests(plan: dict[str, Any], directory: str | Path, **options: Any) -> list[Path]:
-    """Write every file of `manifests` into `directory` (created if missing), atomically."""
+    """Write every object of `manifests` into `directory` (created if missing), atomically."""
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create directory ({exc.strerror})", option="--k8s", file=directory) from None
-    written = []
-    for file_name, content in manifests(plan, **options).items():
-        text = content if isinstance(content, str) else _yaml(content)
-        written.append(write_text_atomic(directory / file_name, text))
-    return written
+    return [write_text_atomic(directory / file_name, _yaml(doc)) for file_name, doc in manifests(plan, **options).items()]
 
 
-def deployment(name: str, stage: dict[str, Any], steady: dict[str, Any], image: str) -> dict[str, Any]:
-    cores = steady["groups"][0]["cores"]
-    replicas = sum(g["replicas"] for g in steady["groups"])
-    resources: dict[str, Any] = {"requests": {"cpu": str(cores)}, "limits": {"cpu": str(cores)}}
-    if steady.get("device", "cpu") != "cpu":
+def deployment(name: str, stage: dict[str, Any], steady: dict[str, Any], image: str, rec: Recurrence) -> Manifest:
+    """The Deployment; new pods start at the size the steady allocation adds replicas at."""
+    cores = steady["groups"][-1]["cores"]
+    if steady.get("device", "cpu") == "cpu":
+        resources: dict[str, Any] = {"requests": {"cpu": str(cores)}, "limits": {"cpu": str(cores)}}
+    else:
         resources = {"limits": {"nvidia.com/gpu": str(cores)}}
-    labels = {"app": name, "app.kubernetes.io/managed-by": "themis"}
+    labels = {"app": name, **MANAGED_BY}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels, "annotations": {"themis/model": stage["model"]}},
+        "metadata": {"name": name, "labels": labels, "annotations": {"themis/model": stage["model"], "themis/recurrence": rec.describe()}},
         "spec": {
-            "replicas": replicas,
             "selector": {"matchLabels": {"app": name}},
             "template": {
                 "metadata": {"labels": labels},
@@ -107,131 +133,181 @@ def deployment(name: str, stage: dict[str, Any], steady: dict[str, Any], image: 
     }
 
 
-def scaled_object(
-    name: str, steps: list[dict[str, Any]], j: int, anchor: datetime, allocations: list[dict[str, Any]], *, daily: bool = False
-) -> dict[str, Any]:
-    windows = replica_windows(steps, j)
-    triggers = []
-    for start_s, end_s, replicas in windows:
-        start, end = anchor + timedelta(seconds=start_s), anchor + timedelta(seconds=end_s)
-        triggers.append(
-            {
-                "type": "cron",
-                "name": f"t{int(start_s)}",
-                "metadata": {
-                    "timezone": "Etc/UTC",
-                    "start": _cron(start, daily=daily),
-                    "end": _cron(end, daily=daily),
-                    "desiredReplicas": str(replicas),
-                },
-            }
-        )
-    counts = [sum(g["replicas"] for g in a["groups"]) for a in allocations]
+def scaled_object(name: str, per_minute: list[dict[str, Any]], rec: Recurrence) -> Manifest:
+    """Cron triggers for the replica windows; outside them KEDA holds `minReplicaCount`.
+
+    The HPA's default 300 s scale-down stabilisation is switched off: the plan already
+    keeps capacity until the load has stayed lower for its own hold time.
+    """
+    baseline, windows = replica_windows([replicas(a) for a in per_minute])
+    triggers = [
+        {
+            "type": "cron",
+            "name": f"from-{rec.clock(w.start).replace(' ', '-').replace(':', '').lower()}-x{w.replicas}",
+            "metadata": {
+                "timezone": "Etc/UTC",
+                "start": rec.cron(w.start),
+                "end": rec.cron(w.start + w.length),
+                "desiredReplicas": str(w.replicas),
+            },
+        }
+        for w in windows
+    ]
+    if not triggers:  # a constant replica count: one trigger (KEDA needs one) at that count
+        triggers = [{"type": "cron", "name": "constant", "metadata": {
+            "timezone": "Etc/UTC", "start": rec.cron(0), "end": rec.cron(rec.period_minutes - 1), "desiredReplicas": str(baseline)}}]
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
-        "metadata": {"name": name, "annotations": {"themis/anchor": anchor.isoformat()}},
+        "metadata": {"name": name, "labels": dict(MANAGED_BY), "annotations": {"themis/recurrence": rec.describe()}},
         "spec": {
             "scaleTargetRef": {"name": name},
-            "minReplicaCount": min(counts),
-            "maxReplicaCount": max(counts),
+            "minReplicaCount": baseline,
+            "maxReplicaCount": max(1, max(replicas(a) for a in per_minute)),
+            "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": {"stabilizationWindowSeconds": 0}}}},
             "triggers": triggers,
         },
     }
 
 
-def replica_windows(steps: list[dict[str, Any]], j: int) -> list[tuple[float, float, int]]:
-    """(start_s, end_s, replicas) at minute resolution: each minute takes the most replicas
-    asked for inside it; equal neighbours merge."""
-    per_minute: dict[int, int] = {}
-    for step in steps:
-        replicas = sum(g["replicas"] for g in step["stages"][j]["groups"])
-        first, last = int(step["t_start_s"] // 60), int((step["t_end_s"] - 1e-9) // 60)
-        for minute in range(first, last + 1):
-            per_minute[minute] = max(per_minute.get(minute, 0), replicas)
-    windows: list[list[Any]] = []
-    for minute in sorted(per_minute):
-        replicas = per_minute[minute]
-        if windows and windows[-1][2] == replicas and windows[-1][1] == minute * 60:
-            windows[-1][1] = (minute + 1) * 60
-        else:
-            windows.append([minute * 60, (minute + 1) * 60, replicas])
-    return [(float(a), float(b), int(r)) for a, b, r in windows]
-
-
-def resize_steps(steps: list[dict[str, Any]], j: int, anchor: datetime) -> list[dict[str, Any]]:
-    """The steps where running replicas change cores in place (the first group's cores
-    differ from the previous step's), with the patch for the pod `resize` subresource."""
-    out = []
-    previous = None
-    for step in steps:
-        cores = step["stages"][j]["groups"][0]["cores"]
-        if previous is not None and cores != previous:
-            out.append(
-                {
-                    "t_start_s": step["t_start_s"],
-                    "at": (anchor + timedelta(seconds=step["t_start_s"])).isoformat(),
-                    "cores": cores,
-                    "patch": resize_patch(cores),
-                }
-            )
-        previous = cores
-    return out
-
-
-def resize_patch(cores: int) -> dict[str, Any]:
-    cpu = str(cores)
-    return {"spec": {"containers": [{"name": CONTAINER, "resources": {"requests": {"cpu": cpu}, "limits": {"cpu": cpu}}}]}}
-
-
-def resize_script(name: str, patches: list[dict[str, Any]]) -> str:
-    """A bash script applying each resize at its offset from when the script starts."""
-    lines = [
-        "#!/usr/bin/env bash",
-        f"# In-place CPU resizes for deployment {name}, written by `themis plan --k8s`.",
-        "# Start it at the plan's t = 0; it sleeps until each step. Needs Kubernetes >= 1.33",
-        "# (InPlacePodVerticalScaling) and kubectl with `--subresource resize`.",
-        "set -euo pipefail",
-        "start=$(date +%s)",
+def resize_schedule(name: str, per_minute: list[dict[str, Any]], rec: Recurrence) -> dict[str, Any] | None:
+    """The resizer's schedule: each minute where the pods' sizes change, with the groups
+    from then on; None for a GPU stage or one whose cores never change."""
+    if any(a.get("device", "cpu") != "cpu" for a in per_minute):
+        return None
+    sizes = [[{"replicas": int(g["replicas"]), "cores": int(g["cores"])} for g in a["groups"] if g["replicas"]] for a in per_minute]
+    if len({g["cores"] for groups in sizes for g in groups}) <= 1:
+        return None
+    changes = [
+        {"minute": m, "at": rec.clock(m), "groups": groups}
+        for m, groups in enumerate(sizes)
+        if m == 0 or groups != sizes[m - 1]
     ]
-    for p in patches:
-        lines += [
-            f"# t = {p['t_start_s']:g} s ({p['at']}): {p['cores']} cores per replica",
-            f"sleep $(( {int(p['t_start_s'])} - ($(date +%s) - start) > 0 ? {int(p['t_start_s'])} - ($(date +%s) - start) : 0 ))",
-            f"for pod in $(kubectl get pods -l app={name} -o name); do",
-            f"  kubectl patch \"$pod\" --subresource resize --patch '{json.dumps(p['patch'], separators=(',', ':'))}'",
-            "done",
-        ]
-    return "\n".join(lines) + "\n"
+    return {
+        "schema_version": 1,
+        "kind": "resize-schedule",
+        "deployment": name,
+        "container": CONTAINER,
+        "selector": f"app={name}",
+        "period": rec.period,
+        "recurrence": rec.describe(),
+        "changes": changes,
+    }
 
 
-def _steady(steps: list[dict[str, Any]], j: int) -> dict[str, Any]:
-    """The allocation the plan runs for the most time."""
-    durations: dict[str, float] = {}
-    first: dict[str, dict[str, Any]] = {}
-    for step in steps:
-        a = step["stages"][j]
-        key = json.dumps([a["groups"], a["batch"], a.get("device", "cpu")])
-        durations[key] = durations.get(key, 0.0) + step["t_end_s"] - step["t_start_s"]
-        first.setdefault(key, a)
-    return first[max(durations, key=lambda k: durations[k])]
+def _resize_name(name: str) -> str:
+    """Name of the resizer's ConfigMap, CronJob and pod label for Deployment `name`."""
+    return k8s_name(f"{name[:CRONJOB_NAME_MAX - len('-resize')]}-resize", CRONJOB_NAME_MAX)
 
 
-def _anchor(plan: dict[str, Any]) -> datetime:
-    start = plan.get("trace_start")
-    if not start:
-        return DEFAULT_ANCHOR
-    moment = datetime.fromisoformat(start)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+def config_map(name: str, schedule: dict[str, Any]) -> Manifest:
+    script = (Path(__file__).with_name("resize_job.py")).read_text(encoding="utf-8")
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": _resize_name(name), "labels": {"app": name, **MANAGED_BY}},
+        "data": {"schedule.json": _schedule_json(schedule), "resize.py": script},
+    }
 
 
-def _cron(moment: datetime, *, daily: bool = False) -> str:
-    """`minute hour day-of-month month *`: on the plan's dates, or every day when `daily`."""
-    moment = moment.astimezone(timezone.utc)
-    if daily:
-        return f"{moment.minute} {moment.hour} * * *"
-    return f"{moment.minute} {moment.hour} {moment.day} {moment.month} *"
+def cron_job(name: str, service_account_name: str, image: str) -> Manifest:
+    """Every minute, one short pod runs the resizer against the ConfigMap's schedule."""
+    container = {
+        "name": "resize",
+        "image": image,
+        "command": ["python3", "-B", "/themis/resize.py", "--schedule", "/themis/schedule.json"],
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+        "volumeMounts": [{"name": "schedule", "mountPath": "/themis", "readOnly": True}],
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65534,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": _resize_name(name), "labels": {"app": name, **MANAGED_BY}},
+        "spec": {
+            "schedule": "* * * * *",
+            "timeZone": "Etc/UTC",
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 50,
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "spec": {
+                    "backoffLimit": 0,
+                    "activeDeadlineSeconds": 55,
+                    "ttlSecondsAfterFinished": 600,
+                    "template": {
+                        "metadata": {"labels": {"app": _resize_name(name), **MANAGED_BY}},
+                        "spec": {
+                            "serviceAccountName": service_account_name,
+                            "restartPolicy": "Never",
+                            "containers": [container],
+                            "volumes": [{"name": "schedule", "configMap": {"name": _resize_name(name)}}],
+                        },
+                    },
+                }
+            },
+        },
+    }
 
 
-def _yaml(content: dict[str, Any]) -> str:
-    return yaml.safe_dump(content, sort_keys=False)
+def service_account(name: str) -> Manifest:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "labels": dict(MANAGED_BY)}}
+
+
+def role(name: str) -> Manifest:
+    """Read pods (to find them and their sizes) and patch their `resize` subresource only."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": name, "labels": dict(MANAGED_BY)},
+        "rules": [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+            {"apiGroups": [""], "resources": ["pods/resize"], "verbs": ["get", "patch"]},
+        ],
+    }
+
+
+def role_binding(name: str) -> Manifest:
+    """Binds the Role to the ServiceAccount of the same namespace (a RoleBinding's
+    ServiceAccount subject without a namespace means the binding's own)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": name, "labels": dict(MANAGED_BY)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name}],
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    """Plain YAML for people: no anchors for repeated labels, block style for scripts."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _str(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def _yaml(content: Manifest) -> str:
+    return yaml.dump(content, Dumper=_Dumper, sort_keys=False, width=120)
+
+
+def _schedule_json(schedule: dict[str, Any]) -> str:
+    """JSON with one change per line, so the ConfigMap reads as a timetable."""
+    head = {k: v for k, v in schedule.items() if k != "changes"}
+    lines = [json.dumps(change, separators=(", ", ": ")) for change in schedule["changes"]]
+    body = json.dumps(head, indent=1)[:-2]
+    return body + ',\n "changes": [\n  ' + ",\n  ".join(lines) + "\n ]\n}\n"

@@ -1,124 +1,238 @@
-"""Kubernetes manifests from a real plan (themis on the Azure LLM trace, golden resnet18
-profile), validated with `kubernetes-validate`.
+"""`themis plan --k8s` manifests from the golden plans (tests/data/report/README.md): a
+dateless day of the Azure Functions 2019 trace and the dated hour of the Azure LLM trace.
 
-kubernetes-validate ships only the core Kubernetes schemas: for KEDA's ScaledObject (a
-CRD) it raises `SchemaNotFoundError`, so that test checks KEDA's required structure
-itself (scaleTargetRef.name, triggers with type and string metadata, cron fields). The
-resize patches are partial pods: each is applied to the Deployment's pod template and the
-resulting Pod is validated."""
+Every file must be one Kubernetes object that validates: built-in kinds with
+kubernetes-validate (strict), the KEDA ScaledObject against KEDA's published CRD schema
+(`k8s_checks`). Then the objects must do what the plan says: KEDA's cron triggers,
+evaluated the way KEDA does (the highest active trigger, else minReplicaCount), give the
+plan's replica count at every minute of the recurring day, and the resize schedule gives
+its cores."""
 
 from __future__ import annotations
 
+import collections
 import copy
+import itertools
+import json
+import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import kubernetes_validate
+import jsonschema
 import pytest
 import yaml
+from k8s_checks import qos_class, validate
 
-from themis.planner.model.config import PlanConfig
-from themis.planner.model.latency import load_latency_models
-from themis.planner.model.serving import Stage
-from themis.planner.optimise.plan import plan
-from themis.planner.traffic.loading import load_trace
-from themis.reports.k8s import k8s_name, manifests, replica_windows, write_manifests
+from themis.reports.k8s import RESIZER_IMAGE, manifests, write_manifests
+from themis.reports.resize_job import groups_at, resize_patch
 
-GOLDEN_PROFILES = Path(__file__).resolve().parents[1] / "data" / "profiles"
-
-VERSION = kubernetes_validate.latest_version()
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "report"
+BUILT_IN = {"Deployment", "ConfigMap", "CronJob", "ServiceAccount", "Role", "RoleBinding"}
 
 
 @pytest.fixture(scope="module")
-def plan_dict(llm_trace_path) -> dict:
-    model = load_latency_models([GOLDEN_PROFILES / "resnet18_cpu.parquet"])["resnet18"]
-    trace = load_trace(llm_trace_path).scaled(2.0, seed=1)
-    config = PlanConfig(slo_ms=800.0, node_cores=16, forecast="last")  # SLO where resizes absorb surges
-    return plan(trace, [(Stage("classify", "resnet18"), model)], config, "themis").to_dict()
+def day_plan() -> dict:
+    """Undated: 1,440 one-minute steps of the Functions 2019 day (x3), with in-place resizes."""
+    return json.loads((GOLDEN / "plan.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def written(plan_dict, tmp_path_factory) -> dict[str, Path]:
+def hour_plan() -> dict:
+    """Dated: 58 one-minute steps from 2023-11-16 18:17:03 UTC (the LLM trace x2)."""
+    return json.loads((GOLDEN / "plan_llm.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def written(day_plan, tmp_path_factory) -> dict[str, dict]:
     directory = tmp_path_factory.mktemp("k8s")
-    return {p.name: p for p in write_manifests(plan_dict, directory)}
+    write_manifests(day_plan, directory)
+    docs = {}
+    for path in sorted(directory.iterdir()):
+        (doc,) = list(yaml.safe_load_all(path.read_text()))  # one object per file
+        docs[path.name] = doc
+    return docs
 
 
-def load(path: Path) -> dict:
-    return yaml.safe_load(path.read_text())
+def keda_replicas(scaled_object: dict, period_minutes: int) -> list[int]:
+    """Replicas KEDA asks for at every minute of the period: the highest active cron
+    trigger, or minReplicaCount when none is active."""
+    spec = scaled_object["spec"]
+    out = []
+    windows = [(cron_minute(t["metadata"]["start"]), cron_minute(t["metadata"]["end"]), int(t["metadata"]["desiredReplicas"]))
+               for t in spec["triggers"]]
+    for minute in range(period_minutes):
+        active = [r for start, end, r in windows if (minute - start) % period_minutes < (end - start) % period_minutes]
+        out.append(min(max([spec["minReplicaCount"], *active]), spec["maxReplicaCount"]))
+    return out
 
 
-def test_deployment_validates_and_carries_the_steady_state(written, plan_dict) -> None:
-    doc = load(written["deployment-classify.yaml"])
-    kubernetes_validate.validate(doc, VERSION, strict=True)
-    container = doc["spec"]["template"]["spec"]["containers"][0]
-    cores = container["resources"]["requests"]["cpu"]
-    steady = [s["stages"][0] for s in plan_dict["steps"]
-              if str(s["stages"][0]["groups"][0]["cores"]) == cores and sum(g["replicas"] for g in s["stages"][0]["groups"]) == doc["spec"]["replicas"]]
-    assert steady  # the deployment's size is one the plan runs
+def cron_minute(cron: str) -> int:
+    """Minute of the period of a `m h * * dow` cron line (dow `*`: a daily one)."""
+    minute, hour, day_of_month, month, weekday = cron.split()
+    assert day_of_month == "*" and month == "*", f"{cron!r} is pinned to a date"
+    return (0 if weekday == "*" else int(weekday) * 1440) + int(hour) * 60 + int(minute)
+
+
+def replicas(allocation: dict) -> int:
+    return sum(g["replicas"] for g in allocation["groups"])
+
+
+def test_every_file_is_one_valid_kubernetes_object(written) -> None:
+    assert {doc["kind"] for doc in written.values()} == BUILT_IN | {"ScaledObject"}
+    for name, doc in written.items():
+        validate(doc)
+        if doc["kind"] != "ScaledObject":
+            assert doc["kind"] in BUILT_IN, name
+
+
+def test_the_scaled_object_check_refuses_what_keda_would() -> None:
+    """The CRD check can fail: a misspelt field, a missing one, and min > max are refused."""
+    plan = json.loads((GOLDEN / "plan_llm.json").read_text())
+    good = manifests(plan)["scaledobject-resnet18.yaml"]
+    validate(good)
+    misspelt = copy.deepcopy(good)
+    misspelt["spec"]["minReplicas"] = misspelt["spec"].pop("minReplicaCount")
+    no_triggers = copy.deepcopy(good)
+    no_triggers["spec"]["triggers"] = []
+    for bad in (misspelt, no_triggers):
+        with pytest.raises(jsonschema.ValidationError):
+            validate(bad)
+    upside_down = copy.deepcopy(good)
+    upside_down["spec"]["minReplicaCount"] = upside_down["spec"]["maxReplicaCount"] + 1
+    with pytest.raises(AssertionError, match="minReplicaCount"):
+        validate(upside_down)
+
+
+def test_keda_holds_the_plans_replicas_at_every_minute_of_the_day(written, day_plan) -> None:
+    assert len(day_plan["steps"]) == 1440 and day_plan["trace_start"] is None
+    scaled = written["scaledobject-resnet18.yaml"]
+    wanted = [replicas(step["stages"][0]) for step in day_plan["steps"]]
+    assert keda_replicas(scaled, 1440) == wanted
+    assert len(scaled["spec"]["triggers"]) == fewest_windows(wanted) < 100
+    assert all(t["metadata"]["start"].split()[2:] == ["*", "*", "*"] for t in scaled["spec"]["triggers"])
+
+
+def fewest_windows(levels: list[int]) -> int:
+    """One window per (level v above the minimum, circular run of minutes >= v holding a v):
+    the least any set of max-combined windows can do (brute-forced in test_k8s_recurrence)."""
+    count = 0
+    for level in set(levels) - {min(levels)}:
+        origin = next(i for i, value in enumerate(levels) if value < level)
+        rotated = levels[origin:] + levels[:origin]
+        count += sum(1 for above, run in itertools.groupby(rotated, key=lambda v: v >= level) if above and level in list(run))
+    return count
+
+
+def test_a_dated_plan_recurs_daily_from_its_own_time_of_day(hour_plan) -> None:
+    """No date in any cron line; the plan's t = 0 falls on its UTC start rounded down to the
+    minute (18:17), each one-minute step runs its replica count in its own minute from
+    there, and the rest of the day runs the plan's steady allocation."""
+    scaled = manifests(hour_plan)["scaledobject-resnet18.yaml"]
+    per_minute = keda_replicas(scaled, 1440)
+    start = datetime.fromisoformat(hour_plan["trace_start"]).replace(tzinfo=timezone.utc)
+    first = start.hour * 60 + start.minute
+    assert first == 18 * 60 + 17
+    covered = set()
+    for step in hour_plan["steps"]:
+        minute = first + int(step["t_start_s"] // 60)
+        covered.add(minute)
+        assert per_minute[minute] == replicas(step["stages"][0]), minute
+    steady = collections.Counter(replicas(s["stages"][0]) for s in hour_plan["steps"]).most_common(1)[0][0]
+    assert {per_minute[m] for m in range(1440) if m not in covered} == {steady}
+    assert "2023-11-16T18:17:03" in scaled["metadata"]["annotations"]["themis/recurrence"]
+
+
+def test_a_week_long_dated_plan_recurs_weekly_and_an_undated_one_daily(hour_plan) -> None:
+    """Eight dated days (Monday 2024-01-01 on) with 3 replicas on Saturdays and 2 otherwise:
+    one weekly trigger for Saturday. The same steps undated fold onto one day (the most
+    capacity per minute wins): 3 replicas all day, and no invented date anywhere."""
+    template = hour_plan["steps"][0]["stages"][0]
+    steps = []
+    for minute in range(8 * 1440):
+        day = minute // 1440
+        count = 3 if day == 5 else 2
+        allocation = dict(template, groups=[{"replicas": count, "cores": 1}], capacity_rps=10.0 * count)
+        steps.append({"t_start_s": 60.0 * minute, "t_end_s": 60.0 * (minute + 1), "forecast_rps": 1.0, "stages": [allocation]})
+    week = dict(hour_plan, steps=steps, trace_start="2024-01-01T00:00:00+00:00")
+    (trigger,) = manifests(week)["scaledobject-resnet18.yaml"]["spec"]["triggers"]
+    assert (trigger["metadata"]["start"], trigger["metadata"]["end"], trigger["metadata"]["desiredReplicas"]) == \
+        ("0 0 * * 6", "0 0 * * 0", "3")
+    undated = manifests(dict(week, trace_start=None))
+    scaled = undated["scaledobject-resnet18.yaml"]
+    assert keda_replicas(scaled, 1440) == [3] * 1440
+    text = json.dumps(undated)
+    assert "2024" not in text and "01-01" not in text and "00:00 UTC" in scaled["metadata"]["annotations"]["themis/recurrence"]
+
+
+def test_the_deployment_resizes_cpu_in_place_and_keeps_its_qos_at_every_size(written) -> None:
+    deployment = written["deployment-resnet18.yaml"]
+    template = deployment["spec"]["template"]["spec"]
+    (container,) = template["containers"]
     assert {"resourceName": "cpu", "restartPolicy": "NotRequired"} in container["resizePolicy"]
+    assert "replicas" not in deployment["spec"]  # KEDA owns the count; an apply must not reset it
+    assert qos_class(template) == "Burstable"
+    schedule = json.loads(written["resize-schedule-resnet18.yaml"]["data"]["schedule.json"])
+    sizes = {g["cores"] for change in schedule["changes"] for g in change["groups"]}
+    assert len(sizes) > 1, "the golden day resizes"
+    for cores in sizes:
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": copy.deepcopy(template)}
+        (patched,) = resize_patch(container["name"], cores)["spec"]["containers"]
+        pod["spec"]["containers"][0]["resources"] = patched["resources"]
+        validate(pod)
+        assert qos_class(pod["spec"]) == qos_class(template)
+        assert pod["spec"]["containers"][0]["resources"]["limits"]["cpu"] == str(cores)
 
 
-def test_scaled_object_has_kedas_required_structure(written, plan_dict) -> None:
-    doc = load(written["scaledobject-classify.yaml"])
-    with pytest.raises(kubernetes_validate.SchemaNotFoundError):
-        kubernetes_validate.validate(doc, VERSION, strict=True)  # a CRD: not in the schema set
-    assert doc["apiVersion"] == "keda.sh/v1alpha1" and doc["kind"] == "ScaledObject"
-    assert k8s_name(doc["metadata"]["name"]) == doc["metadata"]["name"]
-    spec = doc["spec"]
-    assert isinstance(spec["scaleTargetRef"]["name"], str)
-    assert 0 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
-    assert spec["triggers"]
-    for trigger in spec["triggers"]:
-        assert trigger["type"] == "cron"
-        meta = trigger["metadata"]
-        assert set(meta) == {"timezone", "start", "end", "desiredReplicas"}
-        assert all(isinstance(v, str) for v in meta.values())
-        for cron in (meta["start"], meta["end"]):
-            minute, hour, day, month, weekday = cron.split()
-            assert 0 <= int(minute) < 60 and 0 <= int(hour) < 24 and 1 <= int(day) <= 31 and 1 <= int(month) <= 12 and weekday == "*"
-        assert int(meta["desiredReplicas"]) >= 1
+def test_the_resize_schedule_gives_each_minute_the_plans_groups(written, day_plan) -> None:
+    schedule = json.loads(written["resize-schedule-resnet18.yaml"]["data"]["schedule.json"])
+    assert schedule["period"] == "daily" and schedule["container"] == "model-server"
+    for minute, step in enumerate(day_plan["steps"]):
+        wanted = [{"replicas": g["replicas"], "cores": g["cores"]} for g in step["stages"][0]["groups"] if g["replicas"]]
+        assert groups_at(schedule, minute) == wanted, minute
 
 
-def test_replica_windows_cover_every_step(plan_dict) -> None:
-    windows = replica_windows(plan_dict["steps"], 0)
-    for step in plan_dict["steps"]:
-        wanted = sum(g["replicas"] for g in step["stages"][0]["groups"])
-        inside = [r for a, b, r in windows if a < step["t_end_s"] and b > step["t_start_s"]]
-        assert inside and min(inside) >= wanted
+def test_the_cronjob_runs_the_resizer_with_rights_only_to_resize_pods(written) -> None:
+    cron = written["resize-cronjob-resnet18.yaml"]
+    config = written["resize-schedule-resnet18.yaml"]
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert cron["spec"]["schedule"] == "* * * * *" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    assert container["image"] == RESIZER_IMAGE and ":" in RESIZER_IMAGE and not RESIZER_IMAGE.endswith(":latest")
+    assert pod["volumes"][0]["configMap"]["name"] == config["metadata"]["name"]
+    assert set(config["data"]) == {"schedule.json", "resize.py"}
+    compile(config["data"]["resize.py"], "resize.py", "exec")
+    account = written["resizer-serviceaccount.yaml"]["metadata"]["name"]
+    assert pod["serviceAccountName"] == account
+    rules = {(tuple(r["resources"]), tuple(r["verbs"])) for r in written["resizer-role.yaml"]["rules"]}
+    assert rules == {(("pods",), ("get", "list")), (("pods/resize",), ("get", "patch"))}
+    binding = written["resizer-rolebinding.yaml"]
+    assert binding["roleRef"]["name"] == written["resizer-role.yaml"]["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account}]
 
 
-def test_resize_patches_make_valid_pods(written, plan_dict) -> None:
-    deployment = load(written["deployment-classify.yaml"])
-    resize = load(written["resize-classify.yaml"])
-    assert resize["steps"], "this plan has vertical steps"
-    for step in resize["steps"]:
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": copy.deepcopy(deployment["spec"]["template"]["spec"])}
-        (patched,) = step["patch"]["spec"]["containers"]
-        container = next(c for c in pod["spec"]["containers"] if c["name"] == patched["name"])
-        container["resources"] = patched["resources"]
-        kubernetes_validate.validate(pod, VERSION, strict=True)
-        assert container["resources"]["limits"]["cpu"] == str(step["cores"])
-    script = written["resize-classify.sh"].read_text()
-    assert script.count("kubectl patch \"$pod\" --subresource resize") == len(resize["steps"])
+def test_a_plan_whose_cores_never_change_needs_no_resizer(hour_plan) -> None:
+    flat = copy.deepcopy(hour_plan)
+    for step in flat["steps"]:
+        step["stages"][0]["groups"] = [{"replicas": replicas(step["stages"][0]), "cores": 2}]
+    files = manifests(flat)
+    assert sorted(files) == ["deployment-resnet18.yaml", "scaledobject-resnet18.yaml"]
+    for doc in files.values():
+        validate(doc)
 
 
-def test_manifests_are_a_pure_function_of_the_plan(plan_dict) -> None:
-    assert manifests(plan_dict) == manifests(copy.deepcopy(plan_dict))
+def test_long_stage_names_make_valid_names(hour_plan) -> None:
+    """Names are DNS labels; a CronJob's at most 52 characters (its Jobs append 11)."""
+    plan = copy.deepcopy(hour_plan)
+    plan["stages"][0]["name"] = "Image Classification / ResNet-18 (int8, AVX-512) for the EU-West shop front"
+    files = manifests(plan)
+    for doc in files.values():
+        validate(doc)
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", doc["metadata"]["name"]), doc["metadata"]["name"]
+    (cron,) = [d for d in files.values() if d["kind"] == "CronJob"]
+    assert len(cron["metadata"]["name"]) <= 52
+    label = cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]["app"]
+    assert len(label) <= 63
 
 
-def test_a_dateless_day_recurs_daily_and_a_dated_plan_keeps_its_dates() -> None:
-    """The 2019 Functions day has no calendar date: its replica windows must fire every day."""
-    from themis.data import bundled_trace
-    from themis.planner.model.config import PlanConfig
-    from themis.planner.optimise.pipeline import stages_from_profiles
-    from themis.planner.optimise.plan import plan
-    from themis.planner.traffic.loading import load_trace
-    from themis.reports.k8s import manifests
-
-    profile = Path(__file__).parents[1] / "data" / "profiles" / "resnet18_cpu.parquet"
-    stages = stages_from_profiles([profile])
-    config = PlanConfig(slo_ms=400.0, node_cores=4, forecast="last")
-    dateless = plan(load_trace(bundled_trace("azure_functions_2019")).scaled(8), stages, config, "themis").to_dict()
-    dated = plan(load_trace(bundled_trace("azure_llm_2023_code")), stages, config, "themis").to_dict()
-    for data, day_fields in ((dateless, "* *"), (dated, "16 11")):
-        triggers = manifests(data)["scaledobject-resnet18.yaml"]["spec"]["triggers"]
-        assert triggers and all(t["metadata"]["start"].split()[2:4] == day_fields.split() for t in triggers)
+def test_manifests_are_a_pure_function_of_the_plan(day_plan) -> None:
+    assert manifests(day_plan) == manifests(copy.deepcopy(day_plan))
