@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 import typer
 
-from themis.cli.app import app
+from themis.cli.app import EXIT_INTERNAL, ThemisGroup, app
+from themis.common.errors import InputError
 from themis.common import __version__
 
 README = Path(__file__).parents[2] / "README.md"
@@ -76,3 +78,37 @@ def test_help_imports_none_of_the_heavy_libraries() -> None:
 def test_an_unknown_option_is_a_usage_error_with_exit_2(cli_runner) -> None:
     result = cli_runner.invoke(app, ["plan", "--no-such-option"])
     assert result.exit_code == 2
+
+
+def test_a_usage_error_is_one_line_and_a_json_envelope(cli_runner) -> None:
+    result = cli_runner.invoke(app, ["plan", "--no-such-option", "--json"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [result.stderr.strip()] and result.stderr.startswith("themis: error: themis plan:")
+    envelope = json.loads(result.stdout)
+    assert envelope["error"]["kind"] == "bad_usage" and "--no-such-option" in envelope["error"]["message"]
+
+
+def test_debug_is_accepted_after_the_subcommand(cli_runner, llm_trace_path) -> None:
+    args = ["plan", "--trace", str(llm_trace_path), "--profile", "tests/data/profiles/mlp_cpu.parquet", "--slo", "fast"]
+    quiet = cli_runner.invoke(app, args)
+    assert quiet.exit_code == 2 and "--slo" in quiet.stderr
+    loud = cli_runner.invoke(app, [*args, "--debug"])
+    assert isinstance(loud.exception, InputError)  # the traceback is shown, not swallowed
+
+
+def test_a_bug_is_exit_3_with_one_line_asking_for_a_report(cli_runner) -> None:
+    """The boundary itself, on a command that fails the way a bug does (an unexpected exception)."""
+    buggy = typer.Typer(cls=ThemisGroup)
+
+    @buggy.command()
+    def divide(json_: bool = typer.Option(False, "--json")) -> None:
+        print(1 / 0)
+
+    @buggy.command()
+    def other() -> None: ...
+
+    result = cli_runner.invoke(buggy, ["divide", "--json"])
+    assert result.exit_code == EXIT_INTERNAL
+    line = result.stderr.strip()
+    assert "\n" not in line and "internal error (ZeroDivisionError" in line and "report" in line and "--debug" in line
+    assert json.loads(result.stdout)["error"]["kind"] == "internal"
