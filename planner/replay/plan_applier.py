@@ -87,8 +87,7 @@ async def follow_schedule(server: StageTarget, schedule: Schedule, clock_s: Call
     """Apply every step after the first (the opening, applied before the clock starts) at
     its `t_start_s` on `clock_s` (seconds of trace time)."""
     for step in schedule.steps[1:]:
-        delay_s = step.t_start_s - clock_s()
-        if delay_s > 0:
-            await asyncio.sleep(delay_s)
+        while (delay_s := step.t_start_s - clock_s()) > 0:  # timers are millisecond-grained: never early
+            await asyncio.sleep(delay_s if delay_s > 0.002 else 0)
         for stage, allocation in enumerate(step.stages):
             server.apply(stage, allocation)

@@ -87,6 +87,10 @@ class ReplicaProcess:
         """Counted by the plan: neither removed nor gone."""
         return not self.removing and self.state != GONE
 
+    @property
+    def started(self) -> bool:
+        return self._process is not None
+
     async def start(self, job: ReplicaJob) -> None:
         """Start the process and send it its job; `wait_ready` waits for the warm-up."""
         self._stderr = tempfile.TemporaryFile()

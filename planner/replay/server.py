@@ -37,6 +37,10 @@ from themis.planner.serving import StageAllocation
 from themis.profiler.models import ModelSpec
 
 
+BOOT_WAIT_S = 120.0
+"""At the end of a run, how long replicas still booting are given to become ready (to measure their cold start)."""
+
+
 @dataclass(frozen=True)
 class StageModel:
     """What one stage serves: the model, its dtype, and the batch sizes to warm up."""
@@ -101,6 +105,7 @@ class ServerReport:
             "oversubscribed": self.oversubscribed,
             "core_seconds": self.core_seconds,
             "batches": len(self.batches),
+            "served_requests": sum(b.k for b in self.batches),
             "replicas": [
                 {
                     "id": r.id, "stage": r.stage, "cores": r.charges[0][1], "opening": r.opening, "requested_s": r.requested_s,
@@ -337,13 +342,22 @@ class ReferenceServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def close(self) -> None:
-        """Stop every replica process and fail what is still queued."""
+    async def close(self, boot_wait_s: float = BOOT_WAIT_S) -> None:
+        """Fail what is still queued, let replicas still booting finish (so their cold start
+        is measured, for up to `boot_wait_s`), then stop every replica process."""
         for stage in self.stages:
             while stage.queue:
                 pending = stage.queue.popleft()
                 if not pending.future.done():
                     pending.future.set_exception(ReplicaDied("the server is shutting down"))
+        booting = [asyncio.ensure_future(r.wait_ready()) for r in self.replicas if r.state == BOOTING and r.started]
+        if booting:
+            await asyncio.wait(booting, timeout=boot_wait_s)
+            for waiting in booting:
+                waiting.cancel()
+        for replica in self.replicas:
+            if replica.state == BOOTING:
+                replica.kill()
         await asyncio.gather(*(r.stop() for r in self.replicas), return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()

@@ -55,8 +55,7 @@ def summarize(log: RequestLog, slo_ms: float | None) -> ReplaySummary:
     """Summary of the finished requests; without an SLO only failures are violations."""
     done = log.done_mask()
     latency = latencies_ms(log)
-    limit = np.inf if slo_ms is None else slo_ms
-    violations = int((latency > limit).sum())
+    violations = int((np.isinf(latency) | (latency > (np.inf if slo_ms is None else slo_ms))).sum())
     sent = ~np.isnan(log.sent_s)
     lag_ms = (log.sent_s[sent] - log.scheduled_s[sent]) * 1000.0
     span_s = float(log.scheduled_s[-1] - log.scheduled_s[0]) if log.total > 1 else 0.0

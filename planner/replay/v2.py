@@ -59,10 +59,18 @@ def request_shape(body: bytes, headers: Mapping[str, str]) -> list[int]:
     shape = inputs[0].get("shape")
     if not isinstance(shape, list) or not shape or not all(isinstance(n, int) and n > 0 for n in shape):
         raise ValueError("inputs[0].shape must be a list of positive integers")
-    declared = sum(int(i.get("parameters", {}).get("binary_data_size", 0)) for i in inputs)
+    declared = sum(_binary_size(i) for i in inputs)
     if declared != binary_bytes:
         raise ValueError(f"binary_data_size says {declared} bytes, the body carries {binary_bytes}")
     return shape
+
+
+def _binary_size(tensor: dict[str, Any]) -> int:
+    parameters = tensor.get("parameters") or {}
+    size = parameters.get("binary_data_size", 0) if isinstance(parameters, dict) else None
+    if not isinstance(size, int) or size < 0:
+        raise ValueError(f"binary_data_size must be a whole number of bytes, not {size!r}")
+    return size
 
 
 def _json(data: bytes) -> Any:
