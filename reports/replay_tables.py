@@ -70,12 +70,12 @@ def _show_comparison(comparison: dict[str, Any], server: dict[str, Any], console
     )
     if len(comparison["steps"]) > 1:
         steps = Table(title="violations per planned step")
-        for column in ("from s", "to s", "requests", "real", "simulated", "simulated, measured delays"):
+        for column in ("from s", "to s", "requests", "real", "simulated", "sim., measured delays", "sim., measured delays and service"):
             steps.add_column(column, justify="right")
         for s in comparison["steps"]:
             steps.add_row(
                 f"{s['t_start_s']:,.1f}", f"{s['t_end_s']:,.1f}", f"{s['requests']:,}", f"{s['real_violations']:,}",
-                f"{s['simulated_violations']:,}", f"{s['simulated_measured_violations']:,}",
+                f"{s['simulated_violations']:,}", f"{s['simulated_measured_violations']:,}", f"{s['simulated_observed_violations']:,}",
             )
         console.print(steps)
     if server["oversubscribed"]:

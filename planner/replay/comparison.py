@@ -1,11 +1,16 @@
 """A real run on the reference server set beside the simulator's run of the same arrivals.
 
 The simulator (`themis.planner.simulate`) replays the same plan over the same arrival
-times with service times from the profile, twice:
+times three times:
 
-- with the plan's cold start and resize delay: what `themis simulate` predicts;
-- with the cold start and resize delay the server measured: what is left is the
-  profile's error and the serving model's, not the delays'.
+- with the profile's service times and the plan's cold start and resize delay: what
+  `themis simulate` predicts;
+- the same with the cold start and resize delay the server measured: what is left is
+  the profile's error and the serving model's, not the delays';
+- with the measured delays and the batch service times the replicas measured (their
+  median per batch size and cores, the profile's where a cell was never served): what is
+  left is the serving model's error (HTTP, pipes, the front end's own work, service-time
+  spread), not the profile's.
 
 The run's planned steps only are compared (the runtime surge controller of a `themis`
 plan is not run by the reference server yet, so the simulation leaves it out too).
@@ -27,7 +32,7 @@ from themis.planner.replay.request_log import RequestLog
 from themis.planner.replay.server import ServerReport
 from themis.planner.replay.summary import latencies_ms
 from themis.planner.serving import Schedule
-from themis.planner.simulate import SimConfig, simulate
+from themis.planner.simulate import ServiceTables, SimConfig, simulate, simulate_tables
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ class StepFigures:
     real_violations: int
     simulated_violations: int
     simulated_measured_violations: int
+    simulated_observed_violations: int
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class ReplayComparison:
     real: RunFigures
     simulated: RunFigures
     simulated_measured: RunFigures
+    simulated_observed: RunFigures
     cells: list[ServiceCell]
     steps: list[StepFigures]
     plan_cold_start_s: float
@@ -97,7 +104,7 @@ class ReplayComparison:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "runs": [asdict(self.real), asdict(self.simulated), asdict(self.simulated_measured)],
+            "runs": [asdict(r) for r in (self.real, self.simulated, self.simulated_measured, self.simulated_observed)],
             "service_cells": [{**asdict(c), "ratio_p50": _finite(c.ratio_p50)} for c in self.cells],
             "steps": [asdict(s) for s in self.steps],
             "delays": {
@@ -121,19 +128,23 @@ def compare_with_simulation(
     measured_resize_s = float(np.median([r.delay_s for r in report.resizes])) if report.resizes else None
     done = log.done_mask()
 
-    def simulated(run: str, cold_start_s: float, resize_s: float) -> tuple[RunFigures, np.ndarray]:
+    def simulated(run: str, cold_start_s: float, resize_s: float, tables: ServiceTables | None = None) -> tuple[RunFigures, np.ndarray]:
         config = SimConfig(cold_start_s=cold_start_s, resize_s=resize_s, slo_ms=slo_ms, seed=seed, horizon_s=horizon_s)
-        result = simulate(log.scheduled_s, ScheduleController(schedule), models, config)
+        if tables is None:
+            result = simulate(log.scheduled_s, ScheduleController(schedule), models, config)
+        else:
+            result = simulate_tables(log.scheduled_s, ScheduleController(schedule), tables, config)
         latency = result.latencies_ms[done]
         return _figures(run, latency, slo_ms, result.core_seconds, cold_start_s, resize_s), latency
 
     real_latency = latencies_ms(log)
     real = _figures("real", real_latency, slo_ms, report.core_seconds)
     plan_figures, plan_latency = simulated("simulated", schedule.cold_start_s, schedule.resize_s)
-    measured_figures, measured_latency = simulated(
-        "simulated, measured delays",
-        measured_cold_s if measured_cold_s is not None else schedule.cold_start_s,
-        measured_resize_s if measured_resize_s is not None else schedule.resize_s,
+    cold_s = measured_cold_s if measured_cold_s is not None else schedule.cold_start_s
+    resize_s = measured_resize_s if measured_resize_s is not None else schedule.resize_s
+    measured_figures, measured_latency = simulated("simulated, measured delays", cold_s, resize_s)
+    observed_figures, observed_latency = simulated(
+        "simulated, measured delays and service", cold_s, resize_s, observed_service_tables(report, models, schedule)
     )
     arrivals = log.scheduled_s[done]
     steps = []
@@ -141,14 +152,15 @@ def compare_with_simulation(
         inside = (arrivals >= step.t_start_s) & (arrivals < step.t_end_s)
         steps.append(
             StepFigures(
-                step.t_start_s, step.t_end_s, int(inside.sum()), int((real_latency[inside] > slo_ms).sum()),
-                int((plan_latency[inside] > slo_ms).sum()), int((measured_latency[inside] > slo_ms).sum()),
+                step.t_start_s, step.t_end_s, int(inside.sum()),
+                *(int((latency[inside] > slo_ms).sum()) for latency in (real_latency, plan_latency, measured_latency, observed_latency)),
             )
         )
     return ReplayComparison(
         real=real,
         simulated=plan_figures,
         simulated_measured=measured_figures,
+        simulated_observed=observed_figures,
         cells=service_cells(report, models, [s.model for s in schedule.stages]),
         steps=steps,
         plan_cold_start_s=schedule.cold_start_s,
@@ -157,6 +169,21 @@ def compare_with_simulation(
         measured_resize_s=measured_resize_s,
         measured_resize_apply_ms=float(np.median([r.apply_ms for r in report.resizes])) if report.resizes else None,
     )
+
+
+def observed_service_tables(report: ServerReport, models: list[LatencyModel], schedule: Schedule) -> ServiceTables:
+    """Service tables holding the replicas' measured median per (stage, batch, cores), the
+    latency model's prediction where no such batch was served."""
+    wanted_cores, max_batch = ScheduleController(schedule).resources()
+    cores_options = tuple(sorted(wanted_cores | {b.cores for b in report.batches}))
+    service = np.stack([np.asarray(m.service_table_ms(max_batch, cores_options), dtype=np.float64) for m in models])
+    groups: dict[tuple[int, int, int], list[float]] = defaultdict(list)
+    for b in report.batches:
+        groups[(b.stage, b.k, b.cores)].append(b.service_ms)
+    for (stage, k, cores), values in groups.items():
+        if k <= max_batch:
+            service[stage, k, cores_options.index(cores)] = float(np.median(values))
+    return ServiceTables(cores_options, service)
 
 
 def service_cells(report: ServerReport, models: list[LatencyModel], names: list[str]) -> list[ServiceCell]:

@@ -7,7 +7,7 @@ still in flight; latency is measured from the scheduled time, and the sender's o
 (sent - scheduled) is recorded per request so a late sender shows as lag rather than as
 server latency.
 
-Timing: the dispatcher sleeps until 2 ms before the next request is due (the event
+Timing: the dispatcher sleeps until 1 ms before the next request is due (the event
 loop's timers are millisecond-grained), then yields to the loop until it is due, so
 requests leave within a fraction of a millisecond of their time while the loop keeps
 serving the requests in flight. Timestamps come from `time.perf_counter`.
@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from themis.planner.replay.request_log import CANCELLED, ERROR, HTTP_ERROR, OK, TIMEOUT, RequestLog
 from themis.planner.replay.templates import RequestTemplate
 
-SPIN_S = 0.002
+SPIN_S = 0.001
 """The dispatcher sleeps until this long before a request is due, then yields until it is."""
 ERROR_TEXT_CHARS = 200
 

@@ -54,8 +54,8 @@ def test_a_plan_with_a_resize_and_a_new_replica_runs_for_real_and_is_compared(cl
     assert all(r["applied_s"] >= r["requested_s"] >= t for r, t in zip(server["resizes"], (2.0, 3.0)))
 
     comparison = data["comparison"]
-    real, simulated, measured = comparison["runs"]
-    assert real["requests"] == simulated["requests"] == measured["requests"] == arrivals.size
+    real, simulated, measured, observed = comparison["runs"]
+    assert real["requests"] == simulated["requests"] == measured["requests"] == observed["requests"] == arrivals.size
     # the plan allocates 1x1 core for 2 s, 1x2 for 1 s, 2x1 for 6 s: 16 core-seconds. The real resizes land
     # within milliseconds; in the simulation the second resize (asked 1 s after the first, with the
     # plan's 1 s delay) supersedes the first before it lands, so the replica stays at 1 core.
