@@ -44,7 +44,7 @@ def replay(
 ) -> None:
     """Send every request of a trace at its scheduled time and measure the latency from that time.
 
-    With --serve, run a plan on the local reference server (one FIFO queue per stage, dynamic batching, replica processes pinned to cores, the plan's steps applied on time), replay against it, and set the result beside the simulator's run of the same arrivals.
+    With --serve, run a plan on the local reference server (the serving model with real replica processes), replay against it, and compare with the simulator.
 
     [b]Examples[/b]
 
@@ -59,11 +59,15 @@ def replay(
     from themis.planner.replay.timeline import speed_up_arrivals, speed_up_schedule
     from themis.profiler.devices import available_cpus
     from themis.profiler.models import parse_input_shape
-    from themis.reports.export import export
+    from themis.reports.export import SUFFIXES, export
     from themis.reports.replay_tables import show_replay
 
     if (url is None) == (not serve):
         raise InputError("give --url (a running server) or --serve MODEL (the reference server), one of the two", option="--url")
+    if serve and (protocol or body_template or model):
+        raise InputError("--protocol, --body-template and --model go with --url; --serve replays with v2 binary requests", option="--serve")
+    if out.suffix.lower() not in SUFFIXES:
+        raise InputError(f"use one of {', '.join(SUFFIXES)}, not {out.suffix or '(no suffix)'}", option="--out", file=out)
     if out.exists() and not overwrite:
         raise InputError("exists; pass --overwrite to replace it, or another --out", option="--out", file=out)
     shape = parse_input_shape(input_shape) if input_shape else None
@@ -112,10 +116,12 @@ def replay(
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
-        export(result, out)
+        if log.sent:  # nothing sent (stopped while the replicas warmed up): nothing to keep
+            export(result, out)
 
     def show(console: Console) -> None:
         show_replay(result, console)
-        output.err_console.print(f"{'interrupted: the rows so far are in' if result.interrupted else 'wrote'} {out}")
+        if log.sent:
+            output.err_console.print(f"{'interrupted: the rows so far are in' if result.interrupted else 'wrote'} {out}")
 
     output.render(result, as_json=as_json, out=None, show=show, exit_code=EXIT_INTERRUPTED if result.interrupted else 0)

@@ -24,7 +24,8 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from themis.profiler.models import ModelSpec, load_model
 from themis.profiler.worker import _die_with_parent, confine

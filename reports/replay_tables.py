@@ -23,7 +23,8 @@ def show_replay(result: Any, console: Console) -> None:
     slo = settings["slo_ms"]
     title = f"replay of {settings['trace']} against {settings['url']}" + (f" (SLO {slo:g} ms)" if slo else "")
     table = Table(title=title)
-    for column in ("requests", "ok", "failed", "viol. rate", "p50 ms", "p95 ms", "p99 ms", "max ms", "lag p50 ms", "lag p99 ms", "lag max ms"):
+    columns = ("requests", "ok", "failed", "viol. rate", "p50 ms", "p95 ms", "p99 ms", "max ms", "lag p50 ms", "lag p99 ms", "lag max ms")
+    for column in columns:
         table.add_column(column, justify="right")
     table.add_row(
         f"{data['requests']:,}", f"{data['ok']:,}", f"{data['failed']:,}", f"{data['violation_rate']:.2%}",
@@ -49,7 +50,8 @@ def _show_comparison(comparison: dict[str, Any], server: dict[str, Any], console
         )
     console.print(runs)
     cells = Table(title="batch service time: replicas against the profile (ms)")
-    for column in ("model", "batch", "cores", "batches", "real p50", "profile p50", "real/profile", "real p99", "profile p99", "round trip p50"):
+    columns = ("model", "batch", "cores", "batches", "real p50", "profile p50", "real/profile", "real p99", "profile p99", "round trip p50")
+    for column in columns:
         cells.add_column(column, justify="left" if column == "model" else "right")
     for c in comparison["service_cells"]:
         predicted = "" if c["profile_measured"] else " *"

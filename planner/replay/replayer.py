@@ -168,7 +168,7 @@ class Replayer:
                     text = body[:ERROR_TEXT_CHARS].decode(errors="replace").strip().splitlines()
                     reason = f"HTTP {response.status}" + (f": {text[0]}" if text else "")
                     log.mark_done(request, now_s(), HTTP_ERROR, response.status, reason)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.mark_done(request, now_s(), TIMEOUT, 0, f"no answer within {self.config.timeout_s:g} s")
         except asyncio.CancelledError:
             log.mark_done(request, now_s(), CANCELLED, 0, "the replay was interrupted")

@@ -134,7 +134,7 @@ class ReplicaProcess:
                 self._write({"op": "stop"})
             try:
                 await asyncio.wait_for(process.wait(), STOP_WAIT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()

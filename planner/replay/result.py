@@ -9,7 +9,7 @@ the kind and schema version, so a saved table says what produced it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -58,7 +58,7 @@ class ReplayResult:
             "schema_version": SCHEMA_VERSION,
             "kind": KIND,
             "trace_start": self.settings.trace_start,
-            "settings": self.settings.__dict__,
+            "settings": asdict(self.settings),
             "interrupted": self.interrupted,
             **self.summary().to_dict(),
         }
@@ -72,4 +72,4 @@ class ReplayResult:
         return self.log.frame()
 
     def parquet_metadata(self) -> dict[str, str]:
-        return {"themis.replay.settings": json.dumps(self.settings.__dict__), "themis.replay.interrupted": json.dumps(self.interrupted)}
+        return {"themis.replay.settings": json.dumps(asdict(self.settings)), "themis.replay.interrupted": json.dumps(self.interrupted)}

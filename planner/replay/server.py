@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -35,7 +36,6 @@ from themis.planner.replay.replayer import TraceClock
 from themis.planner.replay.replicas import BOOTING, BUSY, GONE, IDLE, ReplicaDied, ReplicaJob, ReplicaProcess
 from themis.planner.serving import StageAllocation
 from themis.profiler.models import ModelSpec
-
 
 BOOT_WAIT_S = 120.0
 """At the end of a run, how long replicas still booting are given to become ready (to measure their cold start)."""
@@ -228,8 +228,7 @@ class ReferenceServer:
         return replica, job
 
     async def _boot(self, replica: ReplicaProcess, job: ReplicaJob) -> None:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = time.perf_counter()
         if replica.removing:  # removed before its process was even started
             return
         try:
@@ -242,7 +241,7 @@ class ReferenceServer:
                 self.failures.append(f"replica {replica.id} (stage {replica.stage}) did not start: {exc}")
             self._gone(replica)
             return
-        replica.cold_start_s = loop.time() - started
+        replica.cold_start_s = time.perf_counter() - started
         replica.ready_s = self.clock.now_s()
         if replica.removing:
             return

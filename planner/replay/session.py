@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from themis.planner.replay.cpus import CpuPool
+from themis.planner.replay.errors import ReplayInputError
 from themis.planner.replay.plan_applier import follow_schedule
 from themis.planner.replay.replayer import ReplayConfig, Replayer, ReplayProgress, TraceClock, run_event_loop
 from themis.planner.replay.request_log import RequestLog
@@ -96,14 +97,15 @@ async def _serve_and_replay(
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - aiohttp has no public accessor for a port 0 site
     first = settings.stages[0]
-    template = protocol_template(f"http://127.0.0.1:{port}", "v2-binary", first.spec.name, first.spec.input_shape, _wire_dtype(first), "input")
+    url = f"http://127.0.0.1:{port}"
+    template = protocol_template(url, "v2-binary", first.spec.name, first.spec.input_shape, _wire_dtype(first), "input")
     applier: asyncio.Task[None] | None = None
     try:
         opening = schedule.steps[0].stages
         say(f"starting {sum(a.replicas for a in opening)} replica(s) on CPUs {','.join(map(str, settings.cpus))} and warming them up")
         await server.open(opening)
-        if server.failures:
-            say(server.failures[0])
+        if server.failures:  # an opening replica that cannot start: the model (or its options) is the problem
+            raise ReplayInputError(server.failures[0], option="--serve")
         clock = TraceClock.starting_in(config.lead_s)
         server.clock = clock
         applier = asyncio.create_task(follow_schedule(server, schedule, clock.now_s))

@@ -41,12 +41,19 @@ def url_template(
 
 
 def serve_settings(
-    schedule: Schedule, models: Sequence[str], *, input_shape: tuple[int, ...] | None, dtype: str, cpus: Sequence[int], available: Sequence[int]
+    schedule: Schedule,
+    models: Sequence[str],
+    *,
+    input_shape: tuple[int, ...] | None,
+    dtype: str,
+    cpus: Sequence[int],
+    available: Sequence[int],
 ) -> ServeSettings:
     """One served model per stage of the plan, in order, each named as the plan names it."""
     if len(models) != len(schedule.stages):
         names = ", ".join(s.model for s in schedule.stages)
-        raise ReplayInputError(f"the plan has {len(schedule.stages)} stage(s) ({names}); give --serve once per stage, in order", option="--serve")
+        message = f"the plan has {len(schedule.stages)} stage(s) ({names}); give --serve once per stage, in order"
+        raise ReplayInputError(message, option="--serve")
     if dtype not in DTYPES:
         raise ReplayInputError(f"unknown dtype {dtype!r} for a served model; use one of {', '.join(DTYPES)}", option="--dtype")
     unknown = sorted(set(cpus) - set(available))

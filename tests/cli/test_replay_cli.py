@@ -68,11 +68,14 @@ def test_speedup_and_scale_reshape_the_trace(cli_runner, plain_server, llm_windo
         (["--url", "http://h", "--body-template", "missing.json"], "missing.json: file not found"),
         (["--url", "http://h", "--protocol", "v2", "--model", "mlp", "--speedup", "0"], "--speedup"),
         (["--serve", "small_cnn"], "--serve needs --plan"),
+        (["--serve", "small_cnn", "--protocol", "v2"], "go with --url"),
+        (["--url", "http://h", "--protocol", "v2", "--model", "mlp", "--out", "r.txt"], "--out: r.txt: use one of .json, .csv, .parquet"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(cli_runner, llm_window, tmp_path, extra, message) -> None:
     trace, _ = llm_window(1.0)
-    result = cli_runner.invoke(app, ["replay", "--trace", str(trace), "--out", str(tmp_path / "r.parquet"), *extra])
+    out = [] if "--out" in extra else ["--out", str(tmp_path / "r.parquet")]
+    result = cli_runner.invoke(app, ["replay", "--trace", str(trace), *out, *extra])
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 

@@ -115,3 +115,19 @@ def test_a_replica_killed_mid_run_fails_its_requests_and_the_rest_are_still_reco
     assert set(failed["status"]) <= {"http_error", "timeout"} and failed["error"].str.len().gt(0).all()
     assert any("died" in failure or "exited" in failure for failure in data["server"]["failures"])
 
+
+
+def test_a_model_that_cannot_load_in_its_replica_is_bad_input(cli_runner, llm_window, tmp_path, monkeypatch) -> None:
+    (tmp_path / "broken_models.py").write_text("def small_cnn():\n    raise RuntimeError('weights missing')\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    plan = write_plan(tmp_path / "plan.json", [(0, 2, [(1, 1)])])
+    trace, _ = llm_window(1.0)
+    out = tmp_path / "never.parquet"
+    args = ["replay", "--trace", str(trace), "--serve", "broken_models:small_cnn", "--input-shape", "3x32x32", "--plan", str(plan),
+            "--profile", str(GOLDEN), "--out", str(out)]
+    result = cli_runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("themis: error:")]
+    assert len(errors) == 1 and "cannot load the model: RuntimeError: weights missing" in errors[0]
+    assert not out.exists()  # nothing was sent, nothing to keep
