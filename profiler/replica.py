@@ -73,8 +73,6 @@ class Replica:
                     os.sched_setaffinity(tid, cpus)
                 except (ProcessLookupError, PermissionError):
                     pass  # a thread that just ended
-        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[variable] = str(cores)
         self.torch.set_num_threads(cores)
         self.cores = cores
         return (time.perf_counter_ns() - start) / 1e6

@@ -15,6 +15,7 @@ from themis.planner.replay.cpus import CpuPool
 from themis.planner.replay.errors import ReplayInputError
 from themis.planner.replay.request_log import COLUMNS, ERROR, OK, TIMEOUT, RequestLog
 from themis.planner.replay.summary import summarize
+from themis.planner.replay.targets import parse_cpu_ids
 from themis.planner.replay.templates import file_template, protocol_template
 from themis.planner.replay.timeline import speed_up_arrivals, speed_up_schedule
 from themis.planner.serving import Group, Schedule, Stage, StageAllocation, Step
@@ -94,6 +95,19 @@ def test_bad_protocol_options_name_the_option(url, protocol, model, option) -> N
 
 
 # --------------------------------------------------------------------------- CPU pool
+
+
+@given(st.sets(st.integers(0, 63), min_size=1))
+def test_cpu_lists_read_back_as_taskset_writes_them(cpus) -> None:
+    assert parse_cpu_ids(",".join(map(str, sorted(cpus)))) == tuple(sorted(cpus))
+    low, high = min(cpus), max(cpus)
+    assert parse_cpu_ids(f"{low}-{high}") == tuple(range(low, high + 1))
+
+
+@pytest.mark.parametrize("text", ["", "a", "1,", "3-1", "-2", "1.5"])
+def test_a_bad_cpu_list_names_the_option(text) -> None:
+    with pytest.raises(ReplayInputError, match="--cpus"):
+        parse_cpu_ids(text)
 
 
 @given(pool=st.lists(st.integers(0, 15), min_size=1, max_size=8, unique=True), asks=st.lists(st.integers(1, 10), max_size=8))
