@@ -140,6 +140,7 @@ from themis.cli import models as _models  # noqa: E402
 from themis.cli import plan as _plan  # noqa: E402
 from themis.cli import profile as _profile  # noqa: E402
 from themis.cli import profile_fit as _profile_fit  # noqa: E402
+from themis.cli import replay as _replay  # noqa: E402
 from themis.cli import report as _report  # noqa: E402
 from themis.cli import simulate as _simulate  # noqa: E402
 from themis.cli import trace as _trace  # noqa: E402
@@ -149,6 +150,7 @@ app.add_typer(_profile.profile_app, name="profile")
 _profile.profile_app.command("fit")(_profile_fit.fit)
 app.command("simulate")(_simulate.simulate)
 app.command("compare")(_compare.compare)
+app.command("replay")(_replay.replay)
 app.command("plan")(_plan.plan)
 app.command("report")(_report.report)
 app.command("check")(_check.check)

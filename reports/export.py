@@ -1,7 +1,8 @@
 """Write any result to .json, .csv or .parquet, chosen by the file's suffix, atomically.
 
 Parquet files carry `schema_version` and the result kind in their footer metadata, so a
-reader can tell a plan table from a simulation table without guessing.
+reader can tell a plan table from a simulation table without guessing, plus whatever the
+result's optional `parquet_metadata()` adds (e.g. a replay's settings).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def export(result: Any, path: str | Path) -> Path:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     meta = dict(table.schema.metadata or {})
     meta.update({b"themis.schema_version": str(SCHEMA_VERSION).encode(), b"themis.kind": str(kind).encode()})
+    if hasattr(result, "parquet_metadata"):  # settings a result wants kept beside its rows
+        meta.update({str(k).encode(): str(v).encode() for k, v in result.parquet_metadata().items()})
     table = table.replace_schema_metadata(meta)
     return write_atomic(path, lambda tmp: pq.write_table(table, tmp))
 

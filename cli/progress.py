@@ -1,0 +1,42 @@
+"""Progress of long work on stderr: a rich bar on a terminal, a plain line every few seconds otherwise (CI logs)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from themis.cli import output
+
+PLAIN_EVERY_S = 5.0
+
+
+@contextmanager
+def replay_progress(*, on_terminal: bool) -> Iterator[Callable[[Any], None]]:
+    """A callback taking a `ReplayProgress`: requests sent of the total, in flight, failed."""
+    if on_terminal:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=output.err_console, transient=True) as bar:
+            task = bar.add_task("replay", total=None)
+
+            def update(p: Any) -> None:
+                bar.update(task, total=p.total, completed=p.sent, description=f"replay {p.elapsed_s:,.0f}/{p.duration_s:,.0f} s, "
+                           f"{p.in_flight:,} in flight, {p.failed:,} failed")
+
+            yield update
+        return
+    last, finished = [0.0], [False]
+
+    def line(p: Any) -> None:
+        now, done = time.monotonic(), p.sent == p.total == p.finished
+        if (now - last[0] >= PLAIN_EVERY_S and not finished[0]) or (done and not finished[0]):
+            last[0], finished[0] = now, done
+            output.err_console.print(
+                f"replay: {p.elapsed_s:,.1f}/{p.duration_s:,.1f} s, sent {p.sent:,}/{p.total:,}, "
+                f"in flight {p.in_flight:,}, failed {p.failed:,}", highlight=False, soft_wrap=True,
+            )
+
+    yield line
