@@ -40,6 +40,8 @@ def forecast(
     """
     if interval <= 0 or window <= 0:
         raise ForecastError("must be positive", option="--interval" if interval <= 0 else "--window")
+    if window > interval:
+        raise ForecastError(f"{window:g} s is longer than the --interval ({interval:g} s) it is the peak of", option="--window")
     season_s = _season_s(season)
     methods = list(FORECAST_METHODS) if method == "all" else [method]
     if method != "all" and method not in FORECAST_METHODS:

@@ -33,12 +33,12 @@ def load_traffic(
     from themis.planner.traffic.loading import load_trace
     from themis.planner.traffic.trace import Trace
 
-    if scale <= 0:
-        raise InputError(f"must be positive, got {scale:g}", option="--scale")
+    if not (0 < scale < float("inf")):  # also refuses NaN
+        raise InputError(f"must be a positive number, got {scale:g}", option="--scale")
     if peak_rps is not None:
         if traces:
             raise InputError("give --trace or --peak-rps, not both", option="--peak-rps")
-        if peak_rps <= 0:
+        if not (0 < peak_rps < float("inf")):
             raise InputError(f"must be positive, got {peak_rps:g}", option="--peak-rps")
         intervals = max(1, int(CONSTANT_LOAD_S // interval_s))
         counts = [round(peak_rps * scale * interval_s)] * intervals

@@ -9,6 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def shown(value: object) -> str:
+    """A value from a user's file as an error message shows it: `'abc'`, `-7`, `nan`, never
+    a numpy repr such as `np.int64(-7)`."""
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        value = item()
+    return repr(value)
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an exception's message (or its type's name): what a one-line error shows."""
     text = str(error).strip().splitlines()

@@ -137,7 +137,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None:
         return None
     if b == 0:
-        return 1.0 if a == 0 else None
+        return None  # x / 0 and 0 / 0 are undefined: shown as n/a, not as 1.00x
     return float(a) / float(b)
 
 

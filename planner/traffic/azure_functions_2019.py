@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from themis.common.errors import shown
 from themis.planner.errors import TraceError
 from themis.planner.traffic.reading import MAX_COUNT, PathLike, column_numbers, read_frame, require_filled
 from themis.planner.traffic.trace import Trace
@@ -21,6 +22,7 @@ from themis.planner.traffic.trace import Trace
 ID_COLUMNS_2019 = ("HashOwner", "HashApp", "HashFunction")
 
 MINUTE_S = 60.0
+MINUTES_PER_DAY = 1440
 
 _MINUTE = re.compile(r"^(?:minute_)?(\d+)$")
 
@@ -65,7 +67,9 @@ def _read_functions_day(path: Path) -> pd.DataFrame:
     bad = ~np.isfinite(values) | (values < 0) | (values != np.floor(values)) | (values > MAX_COUNT)
     if bad.any():
         row, col = divmod(int(np.argmax(bad)), values.shape[1])
-        raise TraceError(f"minute {col + 1}: count must be a whole number >= 0, got {cells.iat[row, col]!r}", file=path, row=row + 2)
+        raise TraceError(f"minute {col + 1}: count must be a whole number >= 0, got {shown(cells.iat[row, col])}", file=path, row=row + 2)
+    if len(minutes) != MINUTES_PER_DAY:
+        raise TraceError(f"a day file has {MINUTES_PER_DAY:,} per-minute columns, this one {len(minutes):,} (cut short?)", file=path, row=1)
     counts = pd.DataFrame(values.astype(np.int64), index=pd.MultiIndex.from_frame(frame[list(ID_COLUMNS_2019)]))
     return counts.groupby(level=[0, 1, 2], sort=False).sum()
 

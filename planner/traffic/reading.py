@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from themis.common.errors import shown
 from themis.planner.errors import TraceError
 from themis.planner.traffic.trace import Trace
 
@@ -128,7 +129,7 @@ def column_numbers(frame: pd.DataFrame, column: str, path: Path, *, minimum: flo
     bad = ~np.isfinite(values)
     if bad.any():
         i = first_true(bad)
-        raise TraceError(f"{column} is not a number: {frame[column].iloc[i]!r}", file=path, row=i + 2)
+        raise TraceError(f"{column} is not a number: {shown(frame[column].iloc[i])}", file=path, row=i + 2)
     if minimum is not None and np.any(values < minimum):
         i = first_true(values < minimum)
         raise TraceError(f"{column} must be >= {minimum:g}, got {values[i]:g}", file=path, row=i + 2)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from themis.common.errors import shown
 from themis.planner.errors import TraceError
 from themis.planner.traffic.reading import (
     PathLike,
@@ -80,7 +81,7 @@ def seconds_since_start(frame: pd.DataFrame, column: str, path: Path) -> tuple[n
             largest = np.abs(seconds)
             if largest.max() > 1e14:
                 i = first_true(largest > 1e14)
-                raise TraceError(f"{column}: {values.iloc[i]!r} is neither epoch seconds nor milliseconds", file=path, row=i + 2)
+                raise TraceError(f"{column}: {shown(values.iloc[i])} is neither epoch seconds nor milliseconds", file=path, row=i + 2)
             if largest.max() > 1e11:
                 seconds = seconds / 1000.0
             elif seconds.min() <= 1e8:
@@ -89,13 +90,13 @@ def seconds_since_start(frame: pd.DataFrame, column: str, path: Path) -> tuple[n
             return seconds - origin, datetime.fromtimestamp(origin, tz=UTC)
         if numbers.notna().any():
             i = first_true(numbers.isna().to_numpy())
-            raise TraceError(f"{column} is not a number: {values.iloc[i]!r}", file=path, row=i + 2)
+            raise TraceError(f"{column} is not a number: {shown(values.iloc[i])}", file=path, row=i + 2)
         stamps = pd.to_datetime(values.astype(str), format="ISO8601", errors="coerce", utc=None) if _same_zone(values) else None
         if stamps is None:
             raise TraceError(f"{column}: mixed time zones or unreadable times", file=path, row=2)
         if stamps.isna().any():
             i = first_true(stamps.isna().to_numpy())
-            raise TraceError(f"{column} is not a time: {values.iloc[i]!r}", file=path, row=i + 2)
+            raise TraceError(f"{column} is not a time: {shown(values.iloc[i])}", file=path, row=i + 2)
     naive = stamps if stamps.dt.tz is None else stamps.dt.tz_convert("UTC").dt.tz_localize(None)
     ns = naive.to_numpy().astype("datetime64[ns]").astype(np.int64)
     origin = int(ns.min()) // 1000 * 1000  # datetime holds microseconds

@@ -83,6 +83,8 @@ class Trace:
     def peak_rates(self, interval_s: float, window_s: float = 1.0) -> np.ndarray:
         """Peak rate (rps) inside each interval of `interval_s`: the busiest `window_s`
         window (or the native interval, if that is coarser). Capacity must carry this."""
+        if window_s > interval_s:
+            raise ValueError(f"the peak window ({window_s:g} s) is longer than the interval ({interval_s:g} s) it is the peak of")
         fine_s = max(window_s, self.interval_s) if self.arrivals_s is None else window_s
         fine = self.rate_series(fine_s)
         per = int(round(interval_s / fine_s))

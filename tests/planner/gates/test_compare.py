@@ -82,3 +82,13 @@ def test_a_gpu_stage_costs_its_gpu_hours_in_the_plan_and_in_simulation(llm_trace
     gpu_hours = planned.core_seconds() / 3600.0
     assert planned.cost() == pytest.approx(2.5 * gpu_hours) and gpu_hours > 0
     assert simulated.cost == pytest.approx(planned.cost(), rel=1e-9)  # one replica set, held throughout
+
+
+def test_a_ratio_to_zero_is_undefined_not_one(comparison):
+    _, result = comparison
+    data = result.to_dict()
+    zero = [p for p, row in data["policies"].items() if row["violations"] == 0]
+    if data["policies"]["themis"]["violations"] == 0:
+        assert all(data["policies"][p]["ratio_to_themis"]["violations"] is None for p in data["policies"])
+    else:
+        assert all(data["policies"][p]["ratio_to_themis"]["violations"] == 0.0 for p in zero)

@@ -258,3 +258,24 @@ def test_llm_rows_out_of_order_give_the_same_trace(llm_trace_path, tmp_path) -> 
     assert trace.start == original.start  # the earliest timestamp, not the first row
     np.testing.assert_allclose(trace.arrivals_s, original.arrivals_s, atol=1e-6)
     np.testing.assert_array_equal(trace.counts, original.counts)
+
+
+def test_a_2019_day_file_cut_short_is_refused(tmp_path, functions_2019_path) -> None:
+    lines = functions_2019_path.read_text().splitlines()
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join(",".join(line.split(",")[:13]) for line in lines) + "\n")  # 10 of 1,440 minutes
+    with pytest.raises(TraceError, match="1,440 per-minute columns, this one 10"):
+        load_trace(short)
+
+
+def test_bad_cells_are_shown_as_the_file_has_them_not_as_numpy_values(tmp_path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text("time\n1.5\n-7\nnan\n")
+    with pytest.raises(TraceError) as caught:
+        load_trace(path)
+    assert "np." not in str(caught.value)
+
+
+def test_a_peak_window_longer_than_the_interval_says_so(llm_trace_path) -> None:
+    with pytest.raises(ValueError, match="peak window .600 s. is longer than the interval .60 s."):
+        load_trace(llm_trace_path).peak_rates(60.0, window_s=600.0)
