@@ -136,6 +136,7 @@ from themis.cli import check as _check  # noqa: E402
 from themis.cli import compare as _compare  # noqa: E402
 from themis.cli import demo as _demo  # noqa: E402
 from themis.cli import forecast as _forecast  # noqa: E402
+from themis.cli import init as _init  # noqa: E402
 from themis.cli import models as _models  # noqa: E402
 from themis.cli import plan as _plan  # noqa: E402
 from themis.cli import profile as _profile  # noqa: E402
@@ -145,6 +146,7 @@ from themis.cli import report as _report  # noqa: E402
 from themis.cli import simulate as _simulate  # noqa: E402
 from themis.cli import trace as _trace  # noqa: E402
 
+app.command("init")(_init.init)
 app.command("models")(_models.models)
 app.add_typer(_profile.profile_app, name="profile")
 _profile.profile_app.command("fit")(_profile_fit.fit)

@@ -8,28 +8,29 @@ import typer
 
 from themis.cli import options as opt
 from themis.cli import output
-from themis.cli.service import load_traffic
+from themis.cli.service import load_service, load_traffic
+from themis.cli.settings import load_settings
 from themis.planner.choices import POLICIES
 from themis.planner.errors import PlanInputError
 
 
 def compare(
     trace: list[Path] = typer.Option(..., "--trace", help="Trace file(s) (Azure LLM / Functions, request log, rate series)."),
-    profile: list[Path] = typer.Option(..., "--profile", help="Profile Parquet file(s) of the models."),
-    slo: str = opt.SLO_OPTION,
+    profile: list[Path] = typer.Option(None, "--profile", help="Profile Parquet file(s) of the models.", show_default="the newest in profiles/"),
+    slo: str | None = opt.SLO_OPTION,
     stages: str = typer.Option(None, "--stages", help="Pipeline models in order, comma-separated (default: the one model profiled)."),
     policies: str = typer.Option(",".join(POLICIES), "--policies", help="Policies to run, comma-separated."),
-    percentile: float = opt.PERCENTILE_OPTION,
-    interval: str = opt.INTERVAL_OPTION,
-    cold_start: str = opt.COLD_START_OPTION,
-    resize_delay: str = opt.RESIZE_DELAY_OPTION,
-    max_replicas: int = opt.MAX_REPLICAS_OPTION,
-    node_cores: int = opt.NODE_CORES_OPTION,
-    cores: str = opt.CORES_OPTION,
-    batch_sizes: str = opt.BATCH_SIZES_OPTION,
-    headroom: float = opt.HEADROOM_OPTION,
-    forecast: str = opt.FORECAST_OPTION,
-    price: str = opt.PRICE_OPTION,
+    percentile: float | None = opt.PERCENTILE_OPTION,
+    interval: str | None = opt.INTERVAL_OPTION,
+    cold_start: str | None = opt.COLD_START_OPTION,
+    resize_delay: str | None = opt.RESIZE_DELAY_OPTION,
+    max_replicas: int | None = opt.MAX_REPLICAS_OPTION,
+    node_cores: int | None = opt.NODE_CORES_OPTION,
+    cores: str | None = opt.CORES_OPTION,
+    batch_sizes: str | None = opt.BATCH_SIZES_OPTION,
+    headroom: float | None = opt.HEADROOM_OPTION,
+    forecast: str | None = opt.FORECAST_OPTION,
+    price: str | None = opt.PRICE_OPTION,
     hpa_target: float = typer.Option(0.6, "--hpa-target", help="hpa: target CPU utilisation (0-1)."),
     service: str = typer.Option("median", "--service", help="Service times: median, or sampled from measured percentiles."),
     scale: float = opt.SCALE_OPTION,
@@ -46,20 +47,20 @@ def compare(
       themis compare --trace azure_llm.csv --profile resnet18.parquet --slo 200ms --cold-start 30s --scale 4
     """
     from themis.planner.gates.compare import compare as run_compare
-    from themis.planner.optimise.pipeline import stages_from_profiles
     from themis.planner.simulation.controllers.hpa import HpaConfig
     from themis.reports.compare_tables import show_comparison
 
     if not 0 < hpa_target <= 1:
         raise PlanInputError("must be in (0, 1]", option="--hpa-target")
     names = tuple(p.strip() for p in policies.split(",") if p.strip())
+    settings = load_settings()
     config = opt.plan_config(
         slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, resize_delay=resize_delay,
         max_replicas=max_replicas, node_cores=node_cores, cores=cores, batch_sizes=batch_sizes,
-        headroom=headroom, forecast=forecast, price=price,
+        headroom=headroom, forecast=forecast, price=price, settings=settings,
     )
+    the_stages = load_service(profile, stages=[s.strip() for s in stages.split(",")] if stages else None, settings=settings)
     the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)
-    the_stages = stages_from_profiles(profile, pipeline=[s.strip() for s in stages.split(",")] if stages else None)
-    hpa = HpaConfig(target_utilisation=hpa_target, max_replicas=max_replicas)
+    hpa = HpaConfig(target_utilisation=hpa_target, max_replicas=config.max_replicas)
     result = run_compare(the_trace, the_stages, config, names, seed=seed, service=service, hpa=hpa)
     output.render(result, as_json=as_json, out=out, show=lambda console: show_comparison(result, console))

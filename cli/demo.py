@@ -16,6 +16,7 @@ from rich.console import Console
 from themis.cli import options as opt
 from themis.cli import output
 from themis.cli.options import parse_duration_ms
+from themis.cli.settings import Settings
 from themis.common.errors import InputError
 
 DEMO_PRICE_PER_CORE_HOUR = 0.05
@@ -36,7 +37,7 @@ def demo(
     trace_name: str = typer.Option("azure_functions_2019", "--trace", help=f"Bundled trace: {', '.join(TRACE_TITLES)}."),
     slo: str = typer.Option(None, "--slo", help="Latency SLO [default: 5 x the fastest measured batch-1 median]."),
     replicas: int = typer.Option(6, "--replicas", help="Scale the trace so that its peak needs about this many replicas."),
-    node_cores: int = opt.NODE_CORES_OPTION,
+    node_cores: int | None = opt.NODE_CORES_OPTION,
     quick: bool = typer.Option(False, "--quick", help="Reduced mode: a small model, short budgets, 15 minutes of trace."),
 ) -> None:
     """Run the whole flow on bundled data: profile, trace, forecast, plan, compare, report.
@@ -48,7 +49,6 @@ def demo(
     """
     from themis.data import bundled_trace
     from themis.planner.gates.compare import compare
-    from themis.planner.model.config import PlanConfig
     from themis.planner.optimise.pipeline import stages_from_profiles
     from themis.planner.optimise.plan import plan
     from themis.planner.optimise.sizing import scale_for_replicas, slo_for_profile
@@ -94,13 +94,16 @@ def demo(
     step.done(f"forecast  rolling backtest of {', '.join(methods)}; plan uses auto: under-predicts {auto.under_rate:.0%} "
               f"of intervals, MAPE {auto.mape_pct:.0f}%", out_dir / "forecast.json")
 
-    config = PlanConfig(slo_ms=slo_ms, node_cores=node_cores, batch_sizes=tuple(batches), price_per_core_hour=DEMO_PRICE_PER_CORE_HOUR)
+    config = opt.plan_config(  # the demo's own settings: a themis.toml in this folder is not read
+        slo=f"{slo_ms}ms", node_cores=node_cores, batch_sizes=",".join(map(str, batches)),
+        price=f"cpu={DEMO_PRICE_PER_CORE_HOUR}", settings=Settings(),
+    )
     stages = stages_from_profiles([request.out])
     planned = plan(trace, stages, config, "themis")
     export(planned, out_dir / "plan.json")
     write_manifests(planned.to_dict(), out_dir / "k8s")
     totals = planned.schedule.totals()
-    step.done(f"plan      themis, SLO p99 {slo_ms:g} ms on {node_cores}-core nodes: {totals['core_seconds'] / 3600:.2f} core-hours, "
+    step.done(f"plan      themis, SLO p99 {slo_ms:g} ms on {config.node_cores}-core nodes: {totals['core_seconds'] / 3600:.2f} core-hours, "
               f"{totals['scale_actions']} scale actions ({'feasible' if planned.feasible else planned.reason})", out_dir / "plan.json")
 
     comparison = compare(trace, stages, config)

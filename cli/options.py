@@ -10,9 +10,9 @@ import re
 
 import typer
 
+from themis.cli.settings import DEFAULT_TEXT, Settings, load_settings
 from themis.common.errors import InputError
 from themis.planner.choices import FORECAST_METHODS
-from themis.planner.model import config as defaults
 from themis.planner.model.config import PlanConfig
 
 _SECONDS_PER_UNIT = {"ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
@@ -31,6 +31,25 @@ def parse_duration_s(text: str, option: str, default_unit: str = "s") -> float:
 def parse_duration_ms(text: str, option: str) -> float:
     """Like `parse_duration_s`, but a bare number means milliseconds (SLOs: `--slo 200`)."""
     return parse_duration_s(text, option, default_unit="ms") * 1000.0
+
+
+def parse_number(text: str, option: str) -> float:
+    """A finite number (`99`, `1.5`), or an `InputError` naming the option."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"cannot read {text!r} as a number", option=option) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise InputError(f"must be a finite number, got {text!r}", option=option)
+    return value
+
+
+def parse_whole_number(text: str, option: str) -> int:
+    """A whole number (`16`), or an `InputError` naming the option."""
+    value = parse_number(text, option)
+    if value != int(value):
+        raise InputError(f"must be a whole number, got {text!r}", option=option)
+    return int(value)
 
 
 def parse_fraction(text: str, option: str) -> float:
@@ -73,35 +92,29 @@ def parse_prices(text: str | None, option: str = "--price") -> tuple[float, dict
     return cpu, gpus
 
 
-def format_duration(seconds: float) -> str:
-    """A duration as the options write it: `400ms`, `30s`, `5m`."""
-    if seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{seconds / 60:g}m"
-    return f"{seconds:g}s"
+# --- options shared by the planning commands (plan, compare, check, simulate) ---------------
+# Each defaults to None on the command line, so that `plan_config` can tell "not given" from
+# a value: not given, it comes from themis.toml (`settings`), else from the planner default.
+
+def _planning_option(key: str, flag: str, help_text: str) -> object:
+    default = DEFAULT_TEXT.get(key)
+    return typer.Option(None, flag, help=help_text, show_default=f"{default} or themis.toml" if default else "from themis.toml")
 
 
-def format_int_list(values: tuple[int, ...]) -> str:
-    return ",".join(str(v) for v in values)
-
-
-# --- options shared by the planning commands (plan, compare, check); defaults from the planner
-
-SLO_OPTION = typer.Option(..., "--slo", help="End-to-end latency SLO, e.g. 200ms or 0.5s (a bare number is ms).")
-PERCENTILE_OPTION = typer.Option(defaults.DEFAULT_PERCENTILE, "--percentile", help="The SLO percentile.")
-INTERVAL_OPTION = typer.Option(format_duration(defaults.DEFAULT_INTERVAL_S), "--interval", help="Planning interval.")
-COLD_START_OPTION = typer.Option(format_duration(defaults.DEFAULT_COLD_START_S), "--cold-start", help="Time for a new replica to start serving.")
-RESIZE_DELAY_OPTION = typer.Option(format_duration(defaults.DEFAULT_RESIZE_S), "--resize-delay", help="Time for an in-place resize to take effect.")
-MAX_REPLICAS_OPTION = typer.Option(defaults.DEFAULT_MAX_REPLICAS, "--max-replicas", help="Most replicas per stage.")
-NODE_CORES_OPTION = typer.Option(
-    defaults.DEFAULT_NODE_CORES, "--node-cores", help="Node size of the target cluster: the most cores one replica can have."
+SLO_OPTION = _planning_option("slo", "--slo", "End-to-end latency SLO, e.g. 200ms or 0.5s (a bare number is ms).")
+PERCENTILE_OPTION = _planning_option("percentile", "--percentile", "The SLO percentile.")
+INTERVAL_OPTION = _planning_option("interval", "--interval", "Planning interval (e.g. 60s, 5m).")
+COLD_START_OPTION = _planning_option("cold_start", "--cold-start", "Time for a new replica to start serving.")
+RESIZE_DELAY_OPTION = _planning_option("resize_delay", "--resize-delay", "Time for an in-place resize to take effect.")
+MAX_REPLICAS_OPTION = _planning_option("max_replicas", "--max-replicas", "Search bound: most replicas per stage.")
+NODE_CORES_OPTION = _planning_option("node_cores", "--node-cores", "Node size of the target cluster: the most cores one replica can have.")
+CORES_OPTION = _planning_option("cores", "--cores", "Allowed cores per replica (those above the node size are dropped).")
+BATCH_SIZES_OPTION = _planning_option("batch_sizes", "--batch-sizes", "Allowed batch sizes.")
+HEADROOM_OPTION = _planning_option("headroom", "--headroom", "Plan for forecast x headroom (>= 1).")
+FORECAST_OPTION = _planning_option("forecast", "--forecast", f"Forecast method: {', '.join(FORECAST_METHODS)}.")
+PRICE_OPTION = _planning_option(
+    "price", "--price", "Prices in your currency: cpu=PER_CORE_HOUR,GPU_NAME=PER_GPU_HOUR (e.g. cpu=0.05,a100=2.5) [default: none: cost is core-hours]."
 )
-CORES_OPTION = typer.Option(format_int_list(defaults.DEFAULT_CORES), "--cores", help="Allowed cores per replica (those above the node size are dropped).")
-BATCH_SIZES_OPTION = typer.Option(format_int_list(defaults.DEFAULT_BATCH_SIZES), "--batch-sizes", help="Allowed batch sizes.")
-HEADROOM_OPTION = typer.Option(defaults.DEFAULT_HEADROOM, "--headroom", help="Plan for forecast x headroom (>= 1).")
-FORECAST_OPTION = typer.Option(defaults.DEFAULT_FORECAST, "--forecast", help=f"Forecast method: {', '.join(FORECAST_METHODS)}.")
-PRICE_OPTION = typer.Option(None, "--price", help="Prices: cpu=PER_CORE_HOUR,GPU_NAME=PER_GPU_HOUR (e.g. cpu=0.05,a100=2.5).")
 SCALE_OPTION = typer.Option(1.0, "--scale", help="Multiply the trace's volume by this factor.")
 SEED_OPTION = typer.Option(0, "--seed", help="Seed for synthesised arrivals (and sampled service times).")
 FUNCTION_OPTION = typer.Option(None, "--function", help="Azure Functions: only this function (HashFunction / func id).")
@@ -110,33 +123,45 @@ TOP_OPTION = typer.Option(None, "--top", help="Azure Functions: only the N busie
 
 def plan_config(
     *,
-    slo: str,
-    percentile: float = defaults.DEFAULT_PERCENTILE,
-    interval: str = format_duration(defaults.DEFAULT_INTERVAL_S),
-    cold_start: str = format_duration(defaults.DEFAULT_COLD_START_S),
-    resize_delay: str = format_duration(defaults.DEFAULT_RESIZE_S),
-    max_replicas: int = defaults.DEFAULT_MAX_REPLICAS,
-    node_cores: int = defaults.DEFAULT_NODE_CORES,
-    cores: str = format_int_list(defaults.DEFAULT_CORES),
-    batch_sizes: str = format_int_list(defaults.DEFAULT_BATCH_SIZES),
-    headroom: float = defaults.DEFAULT_HEADROOM,
-    forecast: str = defaults.DEFAULT_FORECAST,
+    slo: str | None,
+    percentile: str | float | None = None,
+    interval: str | None = None,
+    cold_start: str | None = None,
+    resize_delay: str | None = None,
+    max_replicas: str | int | None = None,
+    node_cores: str | int | None = None,
+    cores: str | None = None,
+    batch_sizes: str | None = None,
+    headroom: str | float | None = None,
+    forecast: str | None = None,
     price: str | None = None,
+    settings: Settings | None = None,
 ) -> PlanConfig:
-    """The planner's settings from the shared options' text, validated."""
-    core_price, gpu_prices = parse_prices(price)
+    """The planner's settings: each option given, else its themis.toml value, else the
+    planner's default; parsed and validated, naming the option (or file) when wrong."""
+    settings = settings if settings is not None else load_settings()
+
+    def pick(value: object, key: str) -> str | None:
+        if value is not None:
+            return str(value)
+        return settings.get(key) if settings.get(key) is not None else DEFAULT_TEXT.get(key)
+
+    slo_text = pick(slo, "slo")
+    if slo_text is None:
+        raise InputError("no SLO: pass one (e.g. --slo 200ms) or run `themis init` to write a themis.toml that holds it", option="--slo")
+    core_price, gpu_prices = parse_prices(pick(price, "price"))
     config = PlanConfig(
-        slo_ms=parse_duration_ms(slo, "--slo"),
-        percentile=percentile,
-        interval_s=parse_duration_s(interval, "--interval"),
-        cold_start_s=parse_duration_s(cold_start, "--cold-start"),
-        resize_s=parse_duration_s(resize_delay, "--resize-delay"),
-        max_replicas=max_replicas,
-        node_cores=node_cores,
-        cores=parse_int_list(cores, "--cores"),
-        batch_sizes=parse_int_list(batch_sizes, "--batch-sizes"),
-        headroom=headroom,
-        forecast=forecast,
+        slo_ms=parse_duration_ms(slo_text, "--slo"),
+        percentile=parse_number(pick(percentile, "percentile"), "--percentile"),
+        interval_s=parse_duration_s(pick(interval, "interval"), "--interval"),
+        cold_start_s=parse_duration_s(pick(cold_start, "cold_start"), "--cold-start"),
+        resize_s=parse_duration_s(pick(resize_delay, "resize_delay"), "--resize-delay"),
+        max_replicas=parse_whole_number(pick(max_replicas, "max_replicas"), "--max-replicas"),
+        node_cores=parse_whole_number(pick(node_cores, "node_cores"), "--node-cores"),
+        cores=parse_int_list(pick(cores, "cores"), "--cores"),
+        batch_sizes=parse_int_list(pick(batch_sizes, "batch_sizes"), "--batch-sizes"),
+        headroom=parse_number(pick(headroom, "headroom"), "--headroom"),
+        forecast=str(pick(forecast, "forecast")),
         price_per_core_hour=core_price,
         price_per_gpu_hour=gpu_prices,
     )

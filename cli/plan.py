@@ -8,29 +8,31 @@ import typer
 
 from themis.cli import options as opt
 from themis.cli import output
-from themis.cli.service import load_traffic
+from themis.cli.service import load_service, load_traffic
+from themis.cli.settings import load_settings
 from themis.planner.choices import PLANNED_POLICIES as POLICIES
-from themis.planner.errors import PlanInputError
 
 
 def plan(
     trace: list[Path] = typer.Option(..., "--trace", help="Trace file(s); several Azure Functions 2019 day files form one timeline."),
-    slo: str = opt.SLO_OPTION,
-    profile: list[Path] = typer.Option(None, "--profile", help="Profile Parquet file(s) of a one-stage service; several merge (devices)."),
+    slo: str | None = opt.SLO_OPTION,
+    profile: list[Path] = typer.Option(
+        None, "--profile", help="Profile Parquet file(s) of a one-stage service; several merge (devices).", show_default="the newest in profiles/"
+    ),
     pipeline: Path = typer.Option(None, "--pipeline", help="Pipeline YAML: stages with model, profiles, visit ratio (see examples/)."),
     model: str = typer.Option(None, "--model", help="The model to plan when the profiles hold several."),
     policy: str = typer.Option("themis", "--policy", help=f"One of {', '.join(POLICIES)}."),
-    percentile: float = opt.PERCENTILE_OPTION,
-    interval: str = opt.INTERVAL_OPTION,
-    cold_start: str = opt.COLD_START_OPTION,
-    resize_delay: str = opt.RESIZE_DELAY_OPTION,
-    max_replicas: int = opt.MAX_REPLICAS_OPTION,
-    node_cores: int = opt.NODE_CORES_OPTION,
-    cores: str = opt.CORES_OPTION,
-    batch_sizes: str = opt.BATCH_SIZES_OPTION,
-    headroom: float = opt.HEADROOM_OPTION,
-    forecast: str = opt.FORECAST_OPTION,
-    price: str = opt.PRICE_OPTION,
+    percentile: float | None = opt.PERCENTILE_OPTION,
+    interval: str | None = opt.INTERVAL_OPTION,
+    cold_start: str | None = opt.COLD_START_OPTION,
+    resize_delay: str | None = opt.RESIZE_DELAY_OPTION,
+    max_replicas: int | None = opt.MAX_REPLICAS_OPTION,
+    node_cores: int | None = opt.NODE_CORES_OPTION,
+    cores: str | None = opt.CORES_OPTION,
+    batch_sizes: str | None = opt.BATCH_SIZES_OPTION,
+    headroom: float | None = opt.HEADROOM_OPTION,
+    forecast: str | None = opt.FORECAST_OPTION,
+    price: str | None = opt.PRICE_OPTION,
     scale: float = opt.SCALE_OPTION,
     seed: int = opt.SEED_OPTION,
     function: str = opt.FUNCTION_OPTION,
@@ -42,27 +44,29 @@ def plan(
 ) -> None:
     """Plan replicas, cores per replica and batch size per interval so the SLO holds at the lowest cost.
 
+    With no --profile or --pipeline it plans with the newest profiles `themis profile` stored
+    in profiles/; the SLO and other shared settings may come from themis.toml (`themis init`).
+
     Exit 0 with a plan, 1 when the SLO is out of reach (naming the best reachable latency), 2 on bad input.
 
     [b]Examples[/b]
 
+      themis plan --trace azure_llm.csv                  # stored profile, themis.toml settings
       themis plan --trace azure_llm.csv --profile resnet18.parquet --slo 400ms --node-cores 16
       themis plan --trace azure_llm.csv --pipeline examples/pipeline.yaml --slo 1s --policy oracle --json
       themis plan --trace azure_llm.csv --profile resnet18.parquet --slo 400ms --k8s manifests/ --out plan.json
     """
-    from themis.planner.optimise.pipeline import load_pipeline, stages_from_profiles
     from themis.planner.optimise.plan import plan as run_plan
     from themis.reports.plan_tables import show_plan
 
-    if (pipeline is None) == (not profile):
-        raise PlanInputError("give either --profile or --pipeline", option="--profile")
-    stages = load_pipeline(pipeline) if pipeline is not None else stages_from_profiles(profile, model)
-    the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)
+    settings = load_settings()
     config = opt.plan_config(
         slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, resize_delay=resize_delay,
         max_replicas=max_replicas, node_cores=node_cores, cores=cores, batch_sizes=batch_sizes,
-        headroom=headroom, forecast=forecast, price=price,
+        headroom=headroom, forecast=forecast, price=price, settings=settings,
     )
+    stages = load_service(profile, pipeline=pipeline, model=model, settings=settings)
+    the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)
     result = run_plan(the_trace, stages, config, policy, explain=explain)
     data = result.to_dict()
     if k8s is not None:

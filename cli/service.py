@@ -1,7 +1,9 @@
-"""The traffic every planning command reads: trace files, or a steady rate.
+"""What every planning command reads: the traffic (trace files, or a steady rate) and the
+service (profiles or a pipeline, from the options or the profile store).
 
 Kept in one place so that plan, compare, simulate, check and demo select and scale traces
-the same way. The planner is imported inside the functions, so `--help` stays fast.
+and find profiles the same way. The planner is imported inside the functions, so `--help`
+stays fast.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from typing import TYPE_CHECKING
 from themis.common.errors import InputError
 
 if TYPE_CHECKING:
+    from themis.cli.settings import Settings
+    from themis.planner.model.latency import LatencyModel
+    from themis.planner.model.serving import Stage
     from themis.planner.traffic.trace import Trace
 
 CONSTANT_LOAD_S = 600.0
@@ -54,3 +59,30 @@ def _int_array(values: list[int]):  # noqa: ANN202 - numpy imported lazily
     import numpy as np
 
     return np.asarray(values, dtype=np.int64)
+
+
+def load_service(
+    profiles: Sequence[Path] | None,
+    *,
+    pipeline: Path | None = None,
+    model: str | None = None,
+    stages: Sequence[str] | None = None,
+    settings: Settings,
+) -> list[tuple[Stage, list[LatencyModel]]]:
+    """The service's stages with their latency models: from `--pipeline`, from `--profile`
+    files, or (neither given) from the newest profiles in the profile store, saying which."""
+    from themis.cli import output
+    from themis.planner.optimise.pipeline import load_pipeline, stages_from_profiles
+    from themis.profiler.store import newest_profiles
+
+    if pipeline is not None:
+        if profiles:
+            raise InputError("give --profile or --pipeline, not both", option="--pipeline")
+        return load_pipeline(pipeline)
+    model = model or settings.get("model")
+    if not profiles:
+        profiles = newest_profiles(model)
+        output.err_console.print(
+            f"themis: using {', '.join(map(str, profiles))}; settings: {settings.describe()}", highlight=False, soft_wrap=True
+        )
+    return stages_from_profiles(profiles, model, pipeline=stages)

@@ -91,7 +91,7 @@ def test_k8s_directory_is_written(cli_runner, llm_trace_path, tmp_path) -> None:
         (["--percentile", "100"], "themis: error: --percentile: must be between 0 and 100 (exclusive)"),
         (["--cores", "0,2"], "themis: error: --cores: '0,2' is not a comma-separated list of positive whole numbers"),
         (["--policy", "hpa"], "themis: error: --policy: unknown policy 'hpa'; use one of themis, horizontal, vertical, static, oracle"),
-        (["--scale", "-1"], "themis: error: --scale: must be positive, got -1"),
+        (["--scale", "-1"], "themis: error: --scale: must be a positive number, got -1"),
         (["--forecast", "magic"], "themis: error: --forecast: unknown method 'magic'; use one of " + ", ".join(METHODS)),
     ],
 )
