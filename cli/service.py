@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from themis.common.errors import InputError
+from themis.planner.model.config import DEFAULT_INTERVAL_S
 
 if TYPE_CHECKING:
     from themis.cli.settings import Settings
@@ -29,7 +30,7 @@ def load_traffic(
     *,
     peak_rps: float | None = None,
     scale: float = 1.0,
-    interval_s: float = 60.0,
+    interval_s: float = DEFAULT_INTERVAL_S,
     seed: int = 0,
     function: str | None = None,
     top: int | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from themis.planner.model.config import DEFAULT_INTERVAL_S
 from themis.planner.traffic.trace import Trace
 
 
@@ -30,7 +31,7 @@ def replica_throughput_rps(profile: pd.DataFrame, slo_ms: float) -> float:
     return float((usable if not usable.empty else ok.nsmallest(1, "p99_ms"))["throughput_ips"].max())
 
 
-def scale_for_replicas(trace: Trace, profile: pd.DataFrame, slo_ms: float, replicas: int, interval_s: float = 60.0) -> float:
+def scale_for_replicas(trace: Trace, profile: pd.DataFrame, slo_ms: float, replicas: int, interval_s: float = DEFAULT_INTERVAL_S) -> float:
     """Factor by which to scale `trace` so that its peak needs about `replicas` replicas."""
     peak_rps = float(trace.peak_rates(interval_s).max())
     return replicas * replica_throughput_rps(profile, slo_ms) / peak_rps
