@@ -6,8 +6,9 @@ embedding; d_model 256, 4 heads of 64, MLP 688, vocabulary 4,096: 4,212,992 para
 Weights are random but seeded, so every build is identical.
 
 The serving interface (what `themis.profiler.llm` times, and what a user's LLM factory
-must return) is two methods on a `torch.nn.Module`:
+must return) is an attribute and two methods on a `torch.nn.Module`:
 
+    vocab_size: int
     prefill(tokens: LongTensor[batch, prompt], max_tokens: int) -> (logits[batch, vocab], cache)
     decode(tokens: LongTensor[batch], cache) -> (logits[batch, vocab], cache)
 
@@ -17,6 +18,9 @@ must return) is two methods on a `torch.nn.Module`:
   one token longer. It must leave the cache it was given usable: decoding twice from the
   same cache overwrites the same slot, which is how the profiler times a decode step at a
   fixed context length.
+
+The same code at `LLAMA2_7B_SHAPE` is a Llama-2-7B-sized model (random weights), which the
+GPU check in `benchmarks/gpu_llm_check.py` times against the published profiles.
 """
 
 from __future__ import annotations
@@ -29,9 +33,26 @@ from torch.nn import functional as F
 
 from themis.sample_models import SEED
 
-VOCAB, D_MODEL, LAYERS, HEADS, MLP_HIDDEN = 4096, 256, 4, 4, 688
-HEAD_DIM = D_MODEL // HEADS
 ROPE_BASE = 10_000.0
+
+
+@dataclass(frozen=True)
+class LlmShape:
+    """Sizes of the decoder. `LlmShape()` is tiny_llm; `LLAMA2_7B_SHAPE` is Llama-2-7B's
+    (with the LM head tied to the embedding), used to time a full-size model on a GPU."""
+
+    vocab: int = 4096
+    d_model: int = 256
+    layers: int = 4
+    heads: int = 4
+    mlp_hidden: int = 688
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.heads
+
+
+LLAMA2_7B_SHAPE = LlmShape(vocab=32_000, d_model=4096, layers=32, heads=32, mlp_hidden=11_008)
 
 
 @dataclass(frozen=True)
@@ -74,18 +95,20 @@ def _rotate(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
 class Block(nn.Module):
     """One pre-norm decoder layer that reads and writes its slice of the KV cache."""
 
-    def __init__(self) -> None:
+    def __init__(self, shape: LlmShape) -> None:
         super().__init__()
-        self.attn_norm = RmsNorm(D_MODEL)
-        self.qkv = nn.Linear(D_MODEL, 3 * D_MODEL, bias=False)
-        self.out = nn.Linear(D_MODEL, D_MODEL, bias=False)
-        self.mlp_norm = RmsNorm(D_MODEL)
-        self.gate_up = nn.Linear(D_MODEL, 2 * MLP_HIDDEN, bias=False)
-        self.down = nn.Linear(MLP_HIDDEN, D_MODEL, bias=False)
+        self.shape = shape
+        self.attn_norm = RmsNorm(shape.d_model)
+        self.qkv = nn.Linear(shape.d_model, 3 * shape.d_model, bias=False)
+        self.out = nn.Linear(shape.d_model, shape.d_model, bias=False)
+        self.mlp_norm = RmsNorm(shape.d_model)
+        self.gate_up = nn.Linear(shape.d_model, 2 * shape.mlp_hidden, bias=False)
+        self.down = nn.Linear(shape.mlp_hidden, shape.d_model, bias=False)
 
     def forward(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, start: int) -> torch.Tensor:
         batch, tokens, _ = x.shape
-        q, k, v = self.qkv(self.attn_norm(x)).view(batch, tokens, 3, HEADS, HEAD_DIM).permute(2, 0, 3, 1, 4)
+        heads, head_dim = self.shape.heads, self.shape.head_dim
+        q, k, v = self.qkv(self.attn_norm(x)).view(batch, tokens, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
         positions = torch.arange(start, start + tokens, device=x.device)
         q, k = _rotate(q, positions), _rotate(k, positions)
         keys[:, :, start : start + tokens] = k
@@ -93,21 +116,21 @@ class Block(nn.Module):
         end = start + tokens
         # prompt tokens attend causally among themselves; a decode token attends to everything cached
         attended = F.scaled_dot_product_attention(q, keys[:, :, :end], values[:, :, :end], is_causal=start == 0 and tokens > 1)
-        x = x + self.out(attended.transpose(1, 2).reshape(batch, tokens, D_MODEL))
+        x = x + self.out(attended.transpose(1, 2).reshape(batch, tokens, self.shape.d_model))
         gate, up = self.gate_up(self.mlp_norm(x)).chunk(2, dim=-1)
         return x + self.down(F.silu(gate) * up)
 
 
 class TinyLlm(nn.Module):
-    """Embedding, `LAYERS` blocks, final norm, tied LM head; `prefill`/`decode` with a KV cache."""
+    """Embedding, `shape.layers` blocks, final norm, tied LM head; `prefill`/`decode` with a KV cache."""
 
-    vocab_size = VOCAB
-
-    def __init__(self) -> None:
+    def __init__(self, shape: LlmShape | None = None) -> None:
         super().__init__()
-        self.embed = nn.Embedding(VOCAB, D_MODEL)
-        self.blocks = nn.ModuleList(Block() for _ in range(LAYERS))
-        self.norm = RmsNorm(D_MODEL)
+        self.shape = shape = shape or LlmShape()
+        self.vocab_size = shape.vocab
+        self.embed = nn.Embedding(shape.vocab, shape.d_model)
+        self.blocks = nn.ModuleList(Block(shape) for _ in range(shape.layers))
+        self.norm = RmsNorm(shape.d_model)
 
     def _run(self, tokens: torch.Tensor, cache: KvCache) -> torch.Tensor:
         x = self.embed(tokens)
@@ -121,7 +144,7 @@ class TinyLlm(nn.Module):
         if max_tokens < prompt:
             raise ValueError(f"max_tokens {max_tokens} is shorter than the prompt ({prompt} tokens)")
         param = self.embed.weight
-        shape = (LAYERS, batch, HEADS, max_tokens, HEAD_DIM)
+        shape = (self.shape.layers, batch, self.shape.heads, max_tokens, self.shape.head_dim)
         keys = torch.empty(shape, dtype=param.dtype, device=param.device)
         cache = KvCache(keys, torch.empty_like(keys), 0)
         logits = self._run(tokens, cache)

@@ -123,53 +123,59 @@ def _preempt_last(req, rep, r, lim):
 
 
 @_compiled
-def _start_iteration(t, r, req, rep, lim):
-    """Build replica r's next batch (vLLM V1 order) and start it at t; False if there is no work."""
+def _schedule_running(req, rep, r, lim):
+    """Step 1: running requests in order, preempting the newest while their tokens do not fit.
+    Returns (requests scheduled, token budget left, whether anyone was preempted)."""
     budget = lim.max_num_batched_tokens
-    prefill_tokens = 0.0
-    decode_seqs = 0.0
-    decode_context = 0.0
-    pairs = 0.0
     preempted = False
     i = 0
     while i < rep.ints[r, _R_RUNNING] and budget > 0:
         q = rep.running[r, i]
         n = min(req.prompt[q] + req.generated[q] - req.computed[q], budget)
         need = _blocks(req.computed[q] + n, lim.block_tokens) - _blocks(req.computed[q], lim.block_tokens)
-        fits = True
         while need > lim.kv_blocks - rep.ints[r, _R_KV_BLOCKS]:
-            victim = _preempt_last(req, rep, r, lim)
             preempted = True
-            if victim == q:
-                fits = False
-                break
-        if not fits:
-            break
+            if _preempt_last(req, rep, r, lim) == q:
+                return i, budget, preempted
         rep.ints[r, _R_KV_BLOCKS] += need
         budget -= n
         req.scheduled[q] = n
         i += 1
-    scheduled = i
-    if not preempted:
-        while rep.ints[r, _R_HEAD] >= 0 and budget > 0 and rep.ints[r, _R_RUNNING] < lim.max_num_seqs:
-            q = rep.ints[r, _R_HEAD]
-            n = req.prompt[q] + req.generated[q]  # nothing cached: the prompt, plus tokens made before a preemption
-            if n > budget:
-                if not lim.chunked_prefill:
-                    break
-                n = budget
-            need = _blocks(n, lim.block_tokens)
-            if need > lim.kv_blocks - rep.ints[r, _R_KV_BLOCKS]:
+    return i, budget, preempted
+
+
+@_compiled
+def _admit_waiting(req, rep, r, lim, budget):
+    """Step 2: waiting requests from the head (FCFS) while budget, sequences and KV blocks allow;
+    returns how many were admitted (appended to the running list)."""
+    admitted = 0
+    while rep.ints[r, _R_HEAD] >= 0 and budget > 0 and rep.ints[r, _R_RUNNING] < lim.max_num_seqs:
+        q = rep.ints[r, _R_HEAD]
+        n = req.prompt[q] + req.generated[q]  # nothing cached: the prompt, plus tokens made before a preemption
+        if n > budget:
+            if not lim.chunked_prefill:
                 break
-            _pop_head(req, rep, r)
-            rep.running[r, rep.ints[r, _R_RUNNING]] = q
-            rep.ints[r, _R_RUNNING] += 1
-            rep.ints[r, _R_KV_BLOCKS] += need
-            budget -= n
-            req.scheduled[q] = n
-            scheduled += 1
-    if scheduled == 0:
-        return False
+            n = budget
+        need = _blocks(n, lim.block_tokens)
+        if need > lim.kv_blocks - rep.ints[r, _R_KV_BLOCKS]:
+            break
+        _pop_head(req, rep, r)
+        rep.running[r, rep.ints[r, _R_RUNNING]] = q
+        rep.ints[r, _R_RUNNING] += 1
+        rep.ints[r, _R_KV_BLOCKS] += need
+        budget -= n
+        req.scheduled[q] = n
+        admitted += 1
+    return admitted
+
+
+@_compiled
+def _iteration_ms(req, rep, r, scheduled, coef):
+    """T of the batch running[r, :scheduled] (decodes and prefill chunks told apart as in `service`)."""
+    prefill_tokens = 0.0
+    decode_seqs = 0.0
+    decode_context = 0.0
+    pairs = 0.0
     for i in range(scheduled):
         q = rep.running[r, i]
         n = req.scheduled[q]
@@ -180,13 +186,27 @@ def _start_iteration(t, r, req, rep, lim):
         else:
             prefill_tokens += n
             pairs += n * s + n * (n + 1.0) / 2.0
-    c = lim.coef_ms
-    duration_ms = c[0] + c[1] * prefill_tokens + c[2] * decode_seqs + c[3] * decode_context + c[4] * pairs
+    return coef[0] + coef[1] * prefill_tokens + coef[2] * decode_seqs + coef[3] * decode_context + coef[4] * pairs
+
+
+@_compiled
+def _start_iteration(t, r, req, rep, lim):
+    """Build replica r's next batch and start it at t; False if there is no work.
+
+    The batch is always a prefix of the running list: running requests scheduled in
+    order, then (only when step 1 scheduled them all) the newly admitted ones at the end.
+    """
+    scheduled, budget, preempted = _schedule_running(req, rep, r, lim)
+    if not preempted and scheduled == rep.ints[r, _R_RUNNING]:
+        scheduled += _admit_waiting(req, rep, r, lim, budget)
+    if scheduled == 0:
+        return False
+    duration_s = _iteration_ms(req, rep, r, scheduled, lim.coef_ms) / 1000.0
     rep.ints[r, _R_SCHEDULED] = scheduled
     rep.ints[r, _R_BUSY] = 1
     rep.ints[r, _R_ITERATIONS] += 1
-    rep.floats[r, _RF_END_S] = t + duration_ms / 1000.0
-    rep.floats[r, _RF_BUSY_S] += duration_ms / 1000.0
+    rep.floats[r, _RF_END_S] = t + duration_s
+    rep.floats[r, _RF_BUSY_S] += duration_s
     return True
 
 

@@ -22,6 +22,7 @@ from themis.planner.llm.published import (
 from themis.profiler.llm_table import read_llm_profile
 
 EXCERPT = Path(__file__).parents[2] / "data" / "llm" / "vidur_h100_CodeLlama-34b-Instruct-hf_mlp_excerpt.csv"
+PROFILES = Path(__file__).parents[2] / "data" / "profiles"
 
 
 def test_conversion_of_the_vidur_excerpt_gives_the_bundled_rows():
@@ -85,3 +86,16 @@ def test_h100_is_faster_than_a100_and_34b_slower_than_7b():
 def test_unknown_published_profile_is_an_input_error():
     with pytest.raises(ProfileDataError, match="no published profile"):
         published_profile("Llama-3-70b", "a100")
+
+
+def test_a_llama_2_7b_sized_model_measured_on_a_gpu_is_within_2x_of_the_published_model_when_compute_bound():
+    # measured on an H200 by benchmarks/gpu_llm_check.py (eager PyTorch, random weights); see tests/data/profiles/README.md
+    measured = read_llm_profile(PROFILES / "llama2_7b_shape_h200.parquet")
+    assert set(measured["device_kind"]) == {"cuda"} and set(measured["provenance"]) == {"measured"}
+    published = fit_iteration_model(published_profile("Llama-2-7b-hf", "h100"))
+    prefill = measured[(measured["phase"] == "prefill") & (measured["batch_size"] * measured["prompt_tokens"] >= 1024)]
+    predicted = [published.predict_cell_ms("prefill", b, p) for b, p in zip(prefill["batch_size"], prefill["prompt_tokens"])]
+    ratio = prefill["p50_ms"].to_numpy() / np.array(predicted)
+    assert len(ratio) >= 6 and np.all((ratio > 1.0) & (ratio < 2.0))  # the estimate is a lower bound, and not a loose one
+    (gpu_model,) = load_iteration_models(PROFILES / "tiny_llm_h200.parquet")
+    assert gpu_model.label == "NVIDIA H200" and gpu_model.device_kind == "cuda"
