@@ -29,11 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from themis.profiler.devices import Device, available_cpus, environment
+from themis.profiler.devices import Device, available_cpus, cpu_device, environment
 from themis.profiler.errors import BadOptionError, ModelLoadError
 from themis.profiler.llm_table import CELL_KEY, COLUMNS, write_llm_profile
 from themis.profiler.measure import Budget, cpu_timer, cuda_timer, is_out_of_memory, time_calls
-from themis.profiler.models import ModelSpec
+from themis.profiler.models import ModelSpec, load_model, resolve_model
+from themis.profiler.worker import _die_with_parent, confine  # the batch worker's process set-up
 from themis.sample_models import SAMPLE_MODELS
 
 SEED = 0
@@ -165,8 +166,6 @@ def measure_llm_cell(record: LlmCellRecord, module: Any, budget: Budget, device:
 
 def llm_model_spec(reference: str) -> ModelSpec:
     """MODEL for `profile_llm`: a bundled LLM sample or `module:factory` (checked without torch)."""
-    from themis.profiler.models import resolve_model
-
     if reference in SAMPLE_MODELS and not SAMPLE_MODELS[reference].is_llm:
         llms = ", ".join(name for name, m in SAMPLE_MODELS.items() if m.is_llm)
         raise BadOptionError(f"{reference} is not an LLM (LLM samples: {llms}; or module:factory)", option="MODEL")
@@ -181,10 +180,8 @@ def _emit(event: str, **payload: Any) -> None:
 
 
 def run_llm_job(job: dict[str, Any]) -> int:
-    """Measure every cell of the job in this process, confined to `job["cores"]`; exit code."""
-    from themis.profiler.models import load_model
-    from themis.profiler.worker import confine
-
+    """Measure every cell of the job in this process, confined to `job["cores"]` before torch
+    is imported; returns the exit code."""
     cores = int(job["cores"])
     confine(cores, job["cpus"] if job["device_kind"] == "cpu" else None)
     spec = ModelSpec.from_dict(job["model"])
@@ -227,8 +224,6 @@ def profile_llm(
 ) -> pd.DataFrame:
     """Measure every cell at every core count; return the rows (and write them to `out`,
     atomically after every cell, when given). `frame.attrs["environment"]` is the footer's."""
-    from themis.profiler.devices import cpu_device
-
     spec = llm_model_spec(request.model)
     device = request.device or cpu_device()
     cpus = available_cpus()
@@ -291,7 +286,5 @@ def _run_worker(job: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    from themis.profiler.worker import _die_with_parent  # the batch worker's: killed with its parent
-
     _die_with_parent()
     sys.exit(run_llm_job(json.loads(sys.stdin.read())))
