@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from themis.common import SCHEMA_VERSION
 from themis.common.atomic import write_atomic
 from themis.profiler.errors import ProfileFileError
+from themis.profiler.table import read_themis_parquet
 
 KIND = "llm_profile"
 STATUSES = ("ok", "oom", "error")
@@ -98,37 +99,12 @@ def read_llm_profile(path: str | Path) -> pd.DataFrame:
     a missing column or a value outside its vocabulary.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ProfileFileError("no such LLM profile file", file=path)
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise ProfileFileError(f"not a readable Parquet file ({_first_line(exc)})", file=path) from None
-    metadata = table.schema.metadata or {}
-    kind = metadata.get(b"themis.kind", b"").decode(errors="replace")
-    if kind != KIND:
-        raise ProfileFileError(f"not a themis LLM profile (footer says kind {kind or 'nothing'!r}, not {KIND!r})", file=path)
-    try:
-        version = int(metadata[b"themis.schema_version"])
-        environment = json.loads(metadata.get(b"themis.environment", b"{}"))
-        llm = json.loads(metadata.get(b"themis.llm", b"{}"))
-    except (KeyError, ValueError) as exc:
-        raise ProfileFileError(f"damaged LLM profile footer ({_first_line(exc)})", file=path) from None
-    if version > SCHEMA_VERSION:
-        raise ProfileFileError(f"LLM profile schema_version {version} is newer than this themis ({SCHEMA_VERSION})", file=path)
-    missing = [name for name in COLUMNS if name not in table.column_names]
-    if missing:
-        raise ProfileFileError(f"LLM profile lacks column(s) {', '.join(missing)}", file=path)
+    table, footer, version = read_themis_parquet(path, KIND, "LLM profile", COLUMNS)
     for column, allowed in _CHOICES.items():
         bad = set(table.column(column).to_pylist()) - set(allowed)
         if bad:
             values = ", ".join(sorted(map(str, bad)))
             raise ProfileFileError(f"unknown {column} value(s) {values} (allowed: {', '.join(allowed)})", file=path)
     frame = table.select(list(COLUMNS)).to_pandas()
-    frame.attrs.update(environment=environment, llm=llm, schema_version=version)
+    frame.attrs.update(environment=footer.get("environment", {}), llm=footer.get("llm", {}), schema_version=version)
     return frame
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
