@@ -164,7 +164,8 @@ def search_capacity(
         )
         return CapacityResult(0.0, replicas, slo, idle.ttft_ms, idle.tpot_ms, False, reason, tuple(probes))
     low = idle
-    high = probe(replicas * 1000.0 / float(np.mean(_work_ms(model, mix.prompt_tokens, mix.output_tokens))))
+    work_ms = float(np.mean(_work_ms(model, mix.prompt_tokens, mix.output_tokens)))
+    high = probe(replicas * 1000.0 / work_ms if work_ms > 0 else 2.0 * idle.rate_rps)
     for _ in range(MAX_DOUBLINGS):
         if not high.met:
             break
