@@ -71,9 +71,8 @@ def measure_7b(device, grid: LlmGrid, dry: bool) -> pd.DataFrame:
 def compare(measured: pd.DataFrame) -> str:
     published = fit_iteration_model(published_profile("Llama-2-7b-hf", "h100"))
     ok = measured[measured["status"] == "ok"].copy()
-    ok["published_ms"] = [
-        published.predict_cell_ms(p, b, pr, c) for p, b, pr, c in zip(ok["phase"], ok["batch_size"], ok["prompt_tokens"], ok["context_tokens"])
-    ]
+    shapes = zip(ok["phase"], ok["batch_size"], ok["prompt_tokens"], ok["context_tokens"])
+    ok["published_ms"] = [published.predict_cell_ms(*shape) for shape in shapes]
     ok["measured/published"] = ok["p50_ms"] / ok["published_ms"]
     cells = ok[["phase", "batch_size", "prompt_tokens", "context_tokens", "p50_ms", "published_ms", "measured/published"]]
     fitted = fit_iteration_model(ok)

@@ -8,8 +8,11 @@ pairs), so the probes differ only in the rate and the answer is reproducible.
 
 1. Zero load: requests spaced so far apart that none overlaps. If the SLO fails there,
    the capacity is 0 and the result says what is reachable.
-2. A rate that misses: the work-conserving bound (replicas x 1000 / mean ms of work per
-   request, ignoring alpha), doubled until the SLO fails.
+2. A bracket of Poisson rates, one meeting the SLO and one missing it: from the
+   work-conserving bound (replicas x 1000 / mean ms of work per request, alpha left out),
+   doubled while the SLO holds, or halved (from the zero-load spacing) while it fails.
+   Rare overlaps alone can break a tight TPOT SLO (a decode stuck behind a long prefill
+   chunk); if even 2^-40 of the start misses, the capacity is 0.
 3. Bisection on the log of the rate until the bracket is within `rel_tol`.
 
 The rate returned met the SLO in simulation; `rel_tol` above it missed.
@@ -30,7 +33,8 @@ from themis.planner.llm.iteration import IterationTimeModel
 from themis.planner.llm.service import LlmRequests, LlmSlo, ServerConfig
 from themis.planner.llm.simulate import simulate_llm
 
-MAX_DOUBLINGS = 40
+MAX_STEPS = 40
+"""Doublings or halvings of the rate before the search gives up."""
 
 
 @dataclass(frozen=True)
@@ -163,15 +167,26 @@ def search_capacity(
             f"(SLO {slo.ttft_ms:g} / {slo.tpot_ms:g} ms)"
         )
         return CapacityResult(0.0, replicas, slo, idle.ttft_ms, idle.tpot_ms, False, reason, tuple(probes))
-    low = idle
     work_ms = float(np.mean(_work_ms(model, mix.prompt_tokens, mix.output_tokens)))
-    high = probe(replicas * 1000.0 / work_ms if work_ms > 0 else 2.0 * idle.rate_rps)
-    for _ in range(MAX_DOUBLINGS):
+    low, high = None, probe(replicas * 1000.0 / work_ms if work_ms > 0 else 2.0 * idle.rate_rps)
+    for _ in range(MAX_STEPS):
         if not high.met:
             break
         low, high = high, probe(high.rate_rps * 2.0)
-    else:
+    if high.met:
         raise PlanInputError(f"the SLO still holds at {high.rate_rps:.3g} requests/s; is the iteration-time model plausible?")
+    if low is None:  # the bound misses: halve until a Poisson rate meets the SLO
+        low = probe(min(idle.rate_rps, high.rate_rps / 2.0))
+        for _ in range(MAX_STEPS):
+            if low.met:
+                break
+            high, low = low, probe(low.rate_rps / 2.0)
+        if not low.met:
+            reason = (
+                f"isolated requests meet the SLO but Poisson arrivals miss it even at {low.rate_rps:.3g} requests/s "
+                f"(p{slo.percentile:g} TTFT {low.ttft_ms:.1f} ms, TPOT {low.tpot_ms:.1f} ms)"
+            )
+            return CapacityResult(0.0, replicas, slo, low.ttft_ms, low.tpot_ms, False, reason, tuple(probes))
     while high.rate_rps / low.rate_rps > 1.0 + rel_tol:
         middle = probe(math.sqrt(low.rate_rps * high.rate_rps))
         low, high = (middle, high) if middle.met else (low, middle)
