@@ -101,29 +101,43 @@ def profile_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _read_table(path: Path) -> tuple[pa.Table, dict[str, Any], int]:
+    table, footer, version = read_themis_parquet(path, KIND, "profile", COLUMNS)
+    bad = set(table.column("status").to_pylist()) - set(STATUSES)
+    if bad:
+        raise ProfileFileError(f"unknown status value(s) {', '.join(sorted(map(str, bad)))}", file=path)
+    return table, footer.get("environment", {}), version
+
+
+def read_themis_parquet(path: Path, kind: str, what: str, columns: Iterable[str]) -> tuple[pa.Table, dict[str, Any], int]:
+    """Read a themis Parquet file of `kind` (`themis.kind` in its footer) that has `columns`.
+
+    Returns the table, its footer's other `themis.*` entries decoded from JSON (`environment`,
+    ...) and its schema_version; anything wrong is a `ProfileFileError` naming `what` it is.
+    """
     if not path.is_file():
-        raise ProfileFileError("no such profile file", file=path)
+        raise ProfileFileError(f"no such {what} file", file=path)
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise ProfileFileError(f"not a readable Parquet file ({_first_line(exc)})", file=path) from None
     metadata = table.schema.metadata or {}
-    if metadata.get(b"themis.kind") != KIND.encode():
-        raise ProfileFileError("not a themis profile (footer has no themis.kind=profile)", file=path)
+    if metadata.get(b"themis.kind") != kind.encode():
+        raise ProfileFileError(f"not a themis {what} (footer has no themis.kind={kind})", file=path)
     try:
         version = int(metadata[b"themis.schema_version"])
-        environment = json.loads(metadata.get(b"themis.environment", b"{}"))
+        footer = {
+            key.decode().removeprefix("themis."): json.loads(value)
+            for key, value in metadata.items()
+            if key.startswith(b"themis.") and key not in (b"themis.kind", b"themis.schema_version")
+        }
     except (KeyError, ValueError) as exc:
-        raise ProfileFileError(f"damaged profile footer ({_first_line(exc)})", file=path) from None
+        raise ProfileFileError(f"damaged {what} footer ({_first_line(exc)})", file=path) from None
     if version > SCHEMA_VERSION:
-        raise ProfileFileError(f"profile schema_version {version} is newer than this themis ({SCHEMA_VERSION})", file=path)
-    missing = [name for name in COLUMNS if name not in table.column_names]
+        raise ProfileFileError(f"{what} schema_version {version} is newer than this themis ({SCHEMA_VERSION})", file=path)
+    missing = [name for name in columns if name not in table.column_names]
     if missing:
-        raise ProfileFileError(f"profile lacks column(s) {', '.join(missing)}", file=path)
-    bad = set(table.column("status").to_pylist()) - set(STATUSES)
-    if bad:
-        raise ProfileFileError(f"unknown status value(s) {', '.join(sorted(map(str, bad)))}", file=path)
-    return table, environment, version
+        raise ProfileFileError(f"{what} lacks column(s) {', '.join(missing)}", file=path)
+    return table, footer, version
 
 
 def _first_line(exc: BaseException) -> str:

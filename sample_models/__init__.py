@@ -26,6 +26,13 @@ class SampleModel:
     input_kind: str
     params: int
     description: str
+    kind: str = "batch"
+    """`batch`: called on a batch of inputs; `llm`: has the prefill/decode interface of
+    `themis.sample_models.tiny_llm`, measured by `themis.profiler.llm`."""
+
+    @property
+    def is_llm(self) -> bool:
+        return self.kind == "llm"
 
     def build(self, input_shape: tuple[int, ...] | None = None) -> Any:
         """The `torch.nn.Module` in eval mode with seeded weights (imports torch)."""
@@ -47,6 +54,11 @@ SAMPLE_MODELS: dict[str, SampleModel] = {
         SampleModel("bert_base", "bert:bert_base", (128,), "tokens", 109_482_240, "BERT-base encoder: 12 layers, 768 hidden, 12 heads, pooler; input = sequence length"),
         SampleModel("small_cnn", "small:small_cnn", (3, 32, 32), "image", 14_666, "three conv layers and a linear head, for fast tests"),
         SampleModel("mlp", "small:mlp", (256,), "vector", 399_370, "three linear layers (256-512-512-10), for fast tests"),
+        SampleModel(
+            "tiny_llm", "tiny_llm:tiny_llm", (128,), "tokens", 4_212_992,
+            "LLM: decoder-only transformer with a KV cache (4 layers, d 256, vocab 4096); prefill/decode; input = prompt length",
+            kind="llm",
+        ),
     )
 }
 """Name -> sample model, in the order `themis models` lists them."""
