@@ -200,6 +200,7 @@ def compare(
             "service": service,
             "requests": int(np.asarray(arrivals_s).size),
             "hpa_target_utilisation": settings.hpa.target_utilisation,
+            "hpa_behavior": settings.hpa.behavior.to_dict() if settings.hpa.behavior is not None else None,
             "surge_check_s": surge_check_s,
         },
     )

@@ -13,6 +13,7 @@ from themis.planner.errors import PlanInputError
 from themis.planner.model.config import SimConfig
 from themis.planner.model.serving import Group, Schedule, Stage, StageAllocation, Step, SurgeLevel, SurgeRule
 from themis.planner.simulation.controllers.hpa import HpaConfig, HpaController
+from themis.planner.simulation.controllers.hpa_behavior import HpaBehavior, ScalingPolicy, ScalingRules
 from themis.planner.simulation.controllers.schedule import ScheduleController
 from themis.planner.simulation.controllers.surge import SurgeController
 from themis.planner.simulation.driver import simulate_tables
@@ -160,8 +161,8 @@ def test_planned_schedules_agree_with_simpy_request_by_request(seed, n_stages, n
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), n_stages=st.sampled_from([1, 2]))
-def test_hpa_closed_loop_agrees_with_simpy(seed, n_stages):
+@given(seed=st.integers(0, 2**32 - 1), n_stages=st.sampled_from([1, 2]), with_behavior=st.booleans())
+def test_hpa_closed_loop_agrees_with_simpy(seed, n_stages, with_behavior):
     rng = np.random.default_rng(seed)
     horizon_s = 120.0
     rate = np.where(np.arange(1200) < 600, rng.uniform(5, 20), rng.uniform(30, 80))
@@ -172,7 +173,8 @@ def test_hpa_closed_loop_agrees_with_simpy(seed, n_stages):
 
     def controller():
         stages = tuple(Stage(f"s{i}", f"m{i}") for i in range(n_stages))
-        return HpaController(opening, stages, HpaConfig(target_utilisation=0.5, max_replicas=8), horizon_s=horizon_s)
+        behavior = HpaBehavior(scale_down=ScalingRules(30.0, "Max", (ScalingPolicy("Pods", 1, 15),))) if with_behavior else None
+        return HpaController(opening, stages, HpaConfig(target_utilisation=0.5, max_replicas=8, behavior=behavior), horizon_s=horizon_s)
 
     ours = assert_same(arrivals, controller, tables, config, horizon_s)
     assert len(ours.timeline) >= n_stages
@@ -260,3 +262,17 @@ def test_hpa_used_as_documented_keeps_syncing_until_the_last_arrival():
     controller = HpaController(opening, (Stage("s0", "m0"),), HpaConfig(target_utilisation=0.5, max_replicas=8))
     result = simulate_tables(arrivals, controller, tables, SimConfig(slo_ms=200.0, cold_start_s=5.0))
     assert result.scale_actions >= 1 and max(row["replicas"] for row in result.timeline) > 1
+
+
+def test_hpa_holds_its_opening_replicas_for_the_stabilisation_window():
+    """Kubernetes records the starting count as a recommendation: an HPA started with more
+    replicas than a light load needs shrinks only once that count is 300 s old."""
+    rng = np.random.default_rng(4)
+    tables = random_tables(rng, 1, 4, False)
+    capacity = 1000.0 / tables.service_ms[0, 1, 0]
+    arrivals = np.sort(rng.uniform(0.0, 600.0, int(0.5 * capacity * 600)))  # half of one replica
+    opening = [StageAllocation((Group(4, CORES[0]),), 1)]
+    controller = HpaController(opening, (Stage("s0", "m0"),), HpaConfig(target_utilisation=0.6, max_replicas=8))
+    result = simulate_tables(arrivals, controller, tables, SimConfig(slo_ms=200.0, cold_start_s=5.0))
+    changes = [row["t_s"] for row in result.timeline[1:]]
+    assert changes and changes[0] == 315.0  # the first sync after t = 0 + 300 s
