@@ -23,6 +23,7 @@ def compare(
     interval: str = opt.INTERVAL_OPTION,
     cold_start: str = opt.COLD_START_OPTION,
     resize_delay: str = opt.RESIZE_DELAY_OPTION,
+    warmup: str = opt.WARMUP_OPTION,
     max_replicas: int = opt.MAX_REPLICAS_OPTION,
     node_cores: int = opt.NODE_CORES_OPTION,
     cores: str = opt.CORES_OPTION,
@@ -56,7 +57,7 @@ def compare(
 
     names = tuple(p.strip() for p in policies.split(",") if p.strip())
     config = opt.plan_config(
-        slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, resize_delay=resize_delay,
+        slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, resize_delay=resize_delay, warmup=warmup,
         max_replicas=max_replicas, node_cores=node_cores, cores=cores, batch_sizes=batch_sizes,
         headroom=headroom, forecast=forecast, price=price,
     )

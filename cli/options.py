@@ -75,7 +75,7 @@ def parse_prices(text: str | None, option: str = "--price") -> tuple[float, dict
 
 def format_duration(seconds: float) -> str:
     """A duration as the options write it: `400ms`, `30s`, `5m`."""
-    if seconds < 1:
+    if 0 < seconds < 1:
         return f"{seconds * 1000:g}ms"
     if seconds >= 60 and seconds % 60 == 0:
         return f"{seconds / 60:g}m"
@@ -101,6 +101,10 @@ CORES_OPTION = typer.Option(format_int_list(defaults.DEFAULT_CORES), "--cores", 
 BATCH_SIZES_OPTION = typer.Option(format_int_list(defaults.DEFAULT_BATCH_SIZES), "--batch-sizes", help="Allowed batch sizes.")
 HEADROOM_OPTION = typer.Option(defaults.DEFAULT_HEADROOM, "--headroom", help="Plan for forecast x headroom (>= 1).")
 FORECAST_OPTION = typer.Option(defaults.DEFAULT_FORECAST, "--forecast", help=f"Forecast method: {', '.join(FORECAST_METHODS)}.")
+WARMUP_OPTION = typer.Option(
+    format_duration(defaults.DEFAULT_WARMUP_S), "--warmup",
+    help="Count violations, cost and scale actions from this time on; online policies start sized for the warm-up's peak.",
+)
 PRICE_OPTION = typer.Option(None, "--price", help="Prices: cpu=PER_CORE_HOUR,GPU_NAME=PER_GPU_HOUR (e.g. cpu=0.05,a100=2.5).")
 SCALE_OPTION = typer.Option(1.0, "--scale", help="Multiply the trace's volume by this factor.")
 SEED_OPTION = typer.Option(0, "--seed", help="Seed for synthesised arrivals (and sampled service times).")
@@ -115,6 +119,7 @@ def plan_config(
     interval: str = format_duration(defaults.DEFAULT_INTERVAL_S),
     cold_start: str = format_duration(defaults.DEFAULT_COLD_START_S),
     resize_delay: str = format_duration(defaults.DEFAULT_RESIZE_S),
+    warmup: str = format_duration(defaults.DEFAULT_WARMUP_S),
     max_replicas: int = defaults.DEFAULT_MAX_REPLICAS,
     node_cores: int = defaults.DEFAULT_NODE_CORES,
     cores: str = format_int_list(defaults.DEFAULT_CORES),
@@ -131,6 +136,7 @@ def plan_config(
         interval_s=parse_duration_s(interval, "--interval"),
         cold_start_s=parse_duration_s(cold_start, "--cold-start"),
         resize_s=parse_duration_s(resize_delay, "--resize-delay"),
+        warmup_s=parse_duration_s(warmup, "--warmup"),
         max_replicas=max_replicas,
         node_cores=node_cores,
         cores=parse_int_list(cores, "--cores"),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from themis.cli.app import app
+from themis.planner.traffic.loading import load_trace
 
 GOLDEN_PROFILES = Path(__file__).parents[1] / "data" / "profiles"
 
@@ -55,10 +56,13 @@ def test_hpa_behavior_from_a_yaml_file(cli_runner, llm_trace_path, tmp_path):
     path = tmp_path / "behavior.yaml"
     path.write_text("behavior:\n  scaleDown:\n    stabilizationWindowSeconds: 60\n")
     args = ["compare", "--trace", str(llm_trace_path), "--profile", PROFILE, "--slo", "0.3s", "--policies", "hpa",
-            "--node-cores", "4", "--hpa-behavior", str(path), "--json"]
+            "--node-cores", "4", "--hpa-behavior", str(path), "--warmup", "5m", "--json"]
     result = cli_runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    behavior = json.loads(result.stdout)["settings"]["hpa_behavior"]
+    data = json.loads(result.stdout)
+    assert data["warmup_s"] == 300.0
+    assert data["policies"]["hpa"]["requests"] == data["settings"]["requests"] < load_trace(llm_trace_path).requests
+    behavior = data["settings"]["hpa_behavior"]
     assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 60
     assert behavior["scaleUp"]["policies"] == [{"type": "Pods", "value": 4, "periodSeconds": 15},
                                                {"type": "Percent", "value": 100, "periodSeconds": 15}]

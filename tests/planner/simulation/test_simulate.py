@@ -71,6 +71,23 @@ def test_hand_computed_schedule_is_reproduced_exactly():
     assert result.violations == 2  # 200 and 170 ms exceed 150 ms
 
 
+def test_a_warm_up_is_served_but_not_counted():
+    """The hand-computed schedule above, measured from t = 15 s: the requests of [15, 30),
+    core-seconds of [15, 30), the scale action at 20 s (not the one at 10 s)."""
+    service = np.zeros((1, 3, 2))
+    service[0, 1] = [100.0, 60.0]
+    service[0, 2] = [150.0, 90.0]
+    schedule = make_schedule([(0.0, 10.0, [([(1, 1)], 2)]), (10.0, 20.0, [([(2, 1)], 2)]), (20.0, 30.0, [([(1, 2)], 2)])])
+    arrivals = np.array([1.0, 2.0, 2.05, 2.08, 10.5, 13.01, 13.02, 20.95, 21.5, 22.0, 22.01, 22.02])
+    config = SimConfig(cold_start_s=3.0, resize_s=1.0, slo_ms=150.0, warmup_s=15.0)
+    result = simulate_tables(arrivals, ScheduleController(schedule), ServiceTables((1, 2), service), config)
+    assert result.requests == 5 and result.violations == 0  # the 200 and 170 ms ones arrived in the warm-up
+    assert result.core_seconds == pytest.approx(6.0 + 18.0 + 5.0)  # A: 1 core to 21, 2 cores to 30; B: to 20
+    assert result.scale_actions == 1
+    assert result.to_frame()["counted"].sum() == 5 and result.to_dict()["warmup_s"] == 15.0
+    np.testing.assert_allclose(result.latencies_ms[7:], [100.0, 60.0, 60.0, 140.0, 130.0], atol=1e-9)
+
+
 def test_md1_mean_wait_matches_pollaczek_khinchine():
     service_ms, rate_rps, n = 10.0, 70.0, 400_000
     rho = rate_rps * service_ms / 1000.0
@@ -155,7 +172,7 @@ def test_planned_schedules_agree_with_simpy_request_by_request(seed, n_stages, n
     schedule = random_schedule(rng, n_stages, horizon_s, max_batch)
     config = SimConfig(
         cold_start_s=float(rng.uniform(0.0, 8.0)), resize_s=float(rng.uniform(0.0, 2.0)), slo_ms=100.0,
-        seed=seed % 1000, service="sampled" if sampled else "median",
+        seed=seed % 1000, service="sampled" if sampled else "median", warmup_s=float(rng.choice([0.0, rng.uniform(0.0, horizon_s)])),
     )
     assert_same(arrivals, lambda: ScheduleController(schedule), tables, config, horizon_s)
 
@@ -169,7 +186,7 @@ def test_hpa_closed_loop_agrees_with_simpy(seed, n_stages, with_behavior):
     arrivals = np.sort(np.concatenate([rng.uniform(i * 0.1, (i + 1) * 0.1, rng.poisson(r * 0.1)) for i, r in enumerate(rate)]))
     tables = random_tables(rng, n_stages, 4, False)
     opening = [StageAllocation((Group(1, int(rng.choice(CORES))),), int(rng.integers(1, 5))) for _ in range(n_stages)]
-    config = SimConfig(cold_start_s=float(rng.uniform(1, 20)), resize_s=1.0, slo_ms=200.0)
+    config = SimConfig(cold_start_s=float(rng.uniform(1, 20)), resize_s=1.0, slo_ms=200.0, warmup_s=float(rng.choice([0.0, 37.5, 60.0])))
 
     def controller():
         stages = tuple(Stage(f"s{i}", f"m{i}") for i in range(n_stages))
