@@ -45,7 +45,8 @@ Methods (`METHODS`):
   - Selection (`select_by_loss`): auto starts with the first candidate (recalibrated `last`)
     and switches to another only when that one's planning loss over the last `AUTO_WINDOW_S`
     is lower by more than `AUTO_SWITCH_Z` standard errors of the paired differences. A plain
-    "lowest recent loss" rule switched on noise and lost to `last` on every bundled trace.
+    "lowest recent loss" rule switched on noise and lost to the best single method on every
+    bundled trace.
   - Floor (`recent_peak_floor`): every candidate is raised to at least the median of the
     peaks of the last `FLOOR_WINDOW_S` (once that much history exists). Half of the recent
     intervals peaked at least that high, so under a 4:1 loss raising a forecast to it pays
