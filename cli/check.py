@@ -24,6 +24,7 @@ def check(
     interval: str | None = opt.INTERVAL_OPTION,
     cold_start: str | None = opt.COLD_START_OPTION,
     resize_delay: str | None = opt.RESIZE_DELAY_OPTION,
+    warmup: str | None = opt.WARMUP_OPTION,
     node_cores: int | None = opt.NODE_CORES_OPTION,
     cores: str | None = opt.CORES_OPTION,
     batch_sizes: str | None = opt.BATCH_SIZES_OPTION,
@@ -64,7 +65,7 @@ def check(
     if not capacity_gate and baseline is None:
         raise InputError("nothing to check: --no-capacity needs --baseline", option="--no-capacity")
     config = opt.plan_config(
-        slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, resize_delay=resize_delay,
+        slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, resize_delay=resize_delay, warmup=warmup,
         node_cores=node_cores, cores=cores, batch_sizes=batch_sizes, forecast=forecast, price=price,
     )
     load = load_traffic(trace, peak_rps=peak_rps, scale=scale, interval_s=config.interval_s)
@@ -86,7 +87,7 @@ def check(
         config=config,
         trace=load,
         policy=policy,
-        context={"trace": load.name, "slo_ms": config.slo_ms, "percentile": percentile, "policy": policy,
+        context={"trace": load.name, "slo_ms": config.slo_ms, "percentile": percentile, "policy": policy, "warmup_s": config.warmup_s,
                  "profile": ", ".join(map(str, profile)), "baseline": str(baseline) if baseline else None},
     )
     if junit is not None:

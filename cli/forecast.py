@@ -21,7 +21,9 @@ def forecast(
     interval: float = typer.Option(60.0, "--interval", help="Forecast interval, seconds: one forecast per interval."),
     window: float = typer.Option(1.0, "--window", help="Peak window, seconds: the forecast targets the busiest window inside each interval."),
     season: str = typer.Option("day", "--season", help="Season of seasonal_naive / holt_winters: day, week, or seconds."),
-    run_backtest: bool = typer.Option(False, "--backtest", help="Score each method: MAPE, under-prediction rate, over-provisioning ratio."),
+    run_backtest: bool = typer.Option(
+        False, "--backtest", help="Score each method: planning loss, MAPE, under-prediction rate, over-provisioning ratio."
+    ),
     format: str = FORMAT_OPTION,
     function: str = FUNCTION_OPTION,
     app: str = APP_OPTION,

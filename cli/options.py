@@ -111,6 +111,10 @@ NODE_CORES_OPTION = _planning_option("node_cores", "--node-cores", "Node size of
 CORES_OPTION = _planning_option("cores", "--cores", "Allowed cores per replica (those above the node size are dropped).")
 BATCH_SIZES_OPTION = _planning_option("batch_sizes", "--batch-sizes", "Allowed batch sizes.")
 HEADROOM_OPTION = _planning_option("headroom", "--headroom", "Plan for forecast x headroom (>= 1).")
+WARMUP_OPTION = _planning_option(
+    "warmup", "--warmup",
+    "Count violations, cost and scale actions from this time on; online policies start sized for the warm-up's peak.",
+)
 FORECAST_OPTION = _planning_option("forecast", "--forecast", f"Forecast method: {', '.join(FORECAST_METHODS)}.")
 PRICE_OPTION = _planning_option(
     "price", "--price", "Prices in your currency: cpu=PER_CORE_HOUR,GPU_NAME=PER_GPU_HOUR (e.g. cpu=0.05,a100=2.5) [default: none: cost is core-hours]."
@@ -119,6 +123,14 @@ SCALE_OPTION = typer.Option(1.0, "--scale", help="Multiply the trace's volume by
 SEED_OPTION = typer.Option(0, "--seed", help="Seed for synthesised arrivals (and sampled service times).")
 FUNCTION_OPTION = typer.Option(None, "--function", help="Azure Functions: only this function (HashFunction / func id).")
 TOP_OPTION = typer.Option(None, "--top", help="Azure Functions: only the N busiest functions [default: all, summed].")
+
+
+def setting(value: object, key: str, settings: Settings | None = None) -> str | None:
+    """One shared setting as text: the option's value if given, else themis.toml's, else the default."""
+    if value is not None:
+        return str(value)
+    settings = settings if settings is not None else load_settings()
+    return settings.get(key) if settings.get(key) is not None else DEFAULT_TEXT.get(key)
 
 
 def plan_config(
@@ -134,6 +146,7 @@ def plan_config(
     batch_sizes: str | None = None,
     headroom: str | float | None = None,
     forecast: str | None = None,
+    warmup: str | None = None,
     price: str | None = None,
     settings: Settings | None = None,
 ) -> PlanConfig:
@@ -142,9 +155,7 @@ def plan_config(
     settings = settings if settings is not None else load_settings()
 
     def pick(value: object, key: str) -> str | None:
-        if value is not None:
-            return str(value)
-        return settings.get(key) if settings.get(key) is not None else DEFAULT_TEXT.get(key)
+        return setting(value, key, settings)
 
     slo_text = pick(slo, "slo")
     if slo_text is None:
@@ -162,6 +173,7 @@ def plan_config(
         batch_sizes=parse_int_list(pick(batch_sizes, "batch_sizes"), "--batch-sizes"),
         headroom=parse_number(pick(headroom, "headroom"), "--headroom"),
         forecast=str(pick(forecast, "forecast")),
+        warmup_s=parse_duration_s(pick(warmup, "warmup"), "--warmup"),
         price_per_core_hour=core_price,
         price_per_gpu_hour=gpu_prices,
     )

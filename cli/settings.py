@@ -36,6 +36,7 @@ SECTIONS: dict[str, dict[str, str]] = {
     },
     "planning": {
         "interval": "planning interval",
+        "warmup": "compare, simulate and check count from this time on",
         "forecast": "forecast method",
         "headroom": "plan for forecast x headroom",
         "cores": "allowed cores per replica",
@@ -51,6 +52,7 @@ DEFAULT_TEXT: dict[str, str] = {
     "cold_start": f"{defaults.DEFAULT_COLD_START_S:g}s",
     "resize_delay": f"{defaults.DEFAULT_RESIZE_S:g}s",
     "interval": f"{defaults.DEFAULT_INTERVAL_S:g}s",
+    "warmup": f"{defaults.DEFAULT_WARMUP_S:g}s",
     "forecast": defaults.DEFAULT_FORECAST,
     "headroom": f"{defaults.DEFAULT_HEADROOM:g}",
     "cores": ",".join(map(str, defaults.DEFAULT_CORES)),

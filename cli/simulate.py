@@ -20,6 +20,7 @@ def simulate(
     slo: str = typer.Option(None, "--slo", help="SLO to judge against (default: the plan's)."),
     cold_start: str = typer.Option(None, "--cold-start", help="Cold start (default: the plan's)."),
     service: str = typer.Option("median", "--service", help="Service times: median, or sampled from measured percentiles."),
+    warmup: str | None = opt.WARMUP_OPTION,
     seed: int = opt.SEED_OPTION,
     function: str = opt.FUNCTION_OPTION,
     top: int = opt.TOP_OPTION,
@@ -28,14 +29,15 @@ def simulate(
 ) -> None:
     """Simulate a plan on a trace: per-request latency, SLO violations, core-seconds.
 
-    A themis plan also reacts to surges between its intervals (its surge rule).
+    A themis plan also reacts to surges between its intervals (its surge rule). With
+    `--warmup`, what happens before it is simulated but not counted.
     `--out` takes .json (summary), .csv or .parquet (one row per request).
 
     [b]Example[/b]
 
       themis simulate --plan plan.json --trace azure_llm.csv --profile resnet18.parquet --json
     """
-    from themis.planner.gates.compare import serving_models
+    from themis.planner.gates.compare import check_warmup, serving_models
     from themis.planner.model.config import SimConfig
     from themis.planner.model.serving import load_schedule
     from themis.planner.optimise.pipeline import stages_from_profiles
@@ -45,6 +47,8 @@ def simulate(
     schedule = load_schedule(plan)
     the_trace = load_traffic([trace], scale=scale, seed=seed, function=function, top=top)
     the_stages = stages_from_profiles(profile, pipeline=[s.model for s in schedule.stages])
+    warmup_s = parse_duration_s(opt.setting(warmup, "warmup"), "--warmup")
+    check_warmup(warmup_s, the_trace)
     config = SimConfig(
         cold_start_s=parse_duration_s(cold_start, "--cold-start") if cold_start else schedule.cold_start_s,
         resize_s=schedule.resize_s,
@@ -52,6 +56,7 @@ def simulate(
         seed=seed,
         service=service,
         horizon_s=schedule.steps[-1].t_end_s if schedule.steps else None,
+        warmup_s=warmup_s,
     )
     models = serving_models(the_stages, schedule)
     result = run_simulation(the_trace.request_arrivals(seed), schedule, models, config)

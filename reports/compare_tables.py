@@ -19,7 +19,8 @@ def _ratio(value: float | None) -> str:
 def show_simulation(result: Any, console: Console) -> None:
     """One simulation's summary."""
     s = result.summary()
-    table = Table(title=f"simulation of {result.policy} (SLO {result.slo_ms:g} ms)")
+    measured = f", measured from {result.warmup_s:g} s" if result.warmup_s else ""
+    table = Table(title=f"simulation of {result.policy} (SLO {result.slo_ms:g} ms{measured})")
     for column in ("requests", "violations", "violation rate", "dropped", "p50 ms", "p95 ms", "p99 ms", "core-hours", "cost", "scale actions"):
         table.add_column(column, justify="right")
     table.add_row(
@@ -50,7 +51,10 @@ def comparison_table(comparison: Any) -> Table:
 
 def show_comparison(comparison: Any, console: Console) -> None:
     console.print(comparison_table(comparison))
-    console.print(f"{comparison.settings.get('requests', 0):,} requests per policy; ratios are policy / themis (n/a: themis had none).")
+    measured = f" (measured from {comparison.warmup_s:g} s)" if comparison.warmup_s else ""
+    console.print(
+        f"{comparison.settings.get('requests', 0):,} requests per policy{measured}; ratios are policy / themis (n/a: themis had none)."
+    )
 
 
 def comparison_markdown(comparison: Any) -> str:

@@ -81,7 +81,8 @@ def show_forecast(result: Any) -> Callable[[Console], None]:
 
 
 def show_backtest(result: Any) -> Callable[[Console], None]:
-    """Per-method MAPE, under-prediction rate and over-provisioning ratio of a `BacktestResult`."""
+    """Per-method planning loss, MAPE, under-prediction rate and over-provisioning ratio of a
+    `BacktestResult`; the lowest planning loss in bold."""
 
     def show(console: Console) -> None:
         title = (
@@ -89,14 +90,17 @@ def show_backtest(result: Any) -> Callable[[Console], None]:
             f"{result.interval_s:g} s interval, {len(result.actual_rps)} intervals"
         )
         table = Table(title=title, title_justify="left", header_style="bold")
-        for name, justify in (("method", "left"), ("MAPE %", "right"), ("under-predicted", "right"), ("over-provisioning", "right")):
+        columns = (("method", "left"), ("planning loss", "right"), ("MAPE %", "right"), ("under-predicted", "right"),
+                   ("over-provisioning", "right"))
+        for name, justify in columns:
             table.add_column(name, justify=justify)
-        best = min((s.mape_pct for s in result.scores if not math.isnan(s.mape_pct)), default=None)
+        best = min((s.planning_loss for s in result.scores if not math.isnan(s.planning_loss)), default=None)
         for score in result.scores:
-            mape = _number(score.mape_pct, 1)
+            loss = _number(score.planning_loss, 3)
             table.add_row(
                 score.method,
-                f"[bold]{mape}[/bold]" if score.mape_pct == best else mape,
+                f"[bold]{loss}[/bold]" if score.planning_loss == best else loss,
+                _number(score.mape_pct, 1),
                 f"{score.under_rate:.1%}",
                 f"{_number(score.over_provisioning_ratio)}x",
             )

@@ -2,7 +2,7 @@
 
 1. Capacity: plan the trace with a policy and replay it in the simulator; pass when the
    SLO is reachable and the simulated run stays within every budget given
-   (replicas, total cores, core-hours, cost, violation rate).
+   (replicas, total cores, core-hours, cost, violation rate), measured from the warm-up on.
 2. Regression: compare a new profile with a baseline profile cell by cell (same model,
    device kind, cores, batch, dtype; the device *name* may differ between CI runners and
    is reported, not matched), and what the change does to the capacity needed at the
@@ -58,7 +58,7 @@ def check_capacity(
     reachable = GateCheck(
         "capacity", "slo_reachable", None, None, "", detail=outcome.plan_reason, passed_override=bool(outcome.planned_feasible)
     )
-    peak_replicas, peak_cores = _peak_usage(sim.timeline)
+    peak_replicas, peak_cores = _peak_usage(sim.timeline, config.warmup_s)
     violation_limit = budget.max_violation_rate
     if violation_limit is None:
         violation_limit = round(1.0 - config.percentile / 100.0, 12)
@@ -181,16 +181,21 @@ def run_check(
     return Verdict(checks=checks, context=dict(context or {}), tables=tables)
 
 
-def _peak_usage(timeline: list[dict]) -> tuple[int, int]:
-    """Most replicas and most cores requested at once over the run, all stages together
-    (the timeline lists only changes, so each stage's last request is carried forward)."""
+def _peak_usage(timeline: list[dict], from_s: float = 0.0) -> tuple[int, int]:
+    """Most replicas and most cores requested at once from `from_s` on (what is held then
+    included), all stages together (the timeline lists only changes, so each stage's last
+    request is carried forward)."""
     if not timeline:
         return 0, 0
     frame = pd.DataFrame(timeline)
     peaks = []
     for column in ("replicas", "total_cores"):
         held = frame.pivot_table(index="t_s", columns="stage", values=column, aggfunc="last").ffill().fillna(0)
-        peaks.append(int(held.sum(axis=1).max()))
+        measured = held[held.index >= from_s]
+        before = held[held.index < from_s]
+        if not before.empty:
+            measured = pd.concat([before.tail(1), measured])
+        peaks.append(int(measured.sum(axis=1).max()))
     return peaks[0], peaks[1]
 
 

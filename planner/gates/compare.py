@@ -4,8 +4,9 @@ The planning policies (`themis.planner.policies.POLICIES`) are planned with `pla
 by their plan's runtime controller (a `themis` plan also reacts to surges between its
 intervals, with its surge rule). The runtime controllers with no plan (`RUNTIME_POLICIES`:
 `hpa`) are simulated in closed loop from the opening allocation of the policy they name
-(`hpa` from `horizontal`'s: the same cores and batch per replica, sized for the first
-interval's observed peak, the documented initial condition of online policies).
+(`hpa` from `horizontal`'s: the same cores and batch per replica, sized for the observed
+peak of the warm-up, or of the first interval, the documented initial condition of online
+policies). Every policy is measured from `config.warmup_s` on (`SimulationResult`).
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class Comparison:
     cold_start_s: float
     outcomes: list[PolicyOutcome]
     settings: dict[str, Any] = field(default_factory=dict)
+    warmup_s: float = 0.0
 
     def outcome(self, policy: str) -> PolicyOutcome | None:
         return next((o for o in self.outcomes if o.policy == policy), None)
@@ -120,6 +122,7 @@ class Comparison:
             "trace_start": self.trace_start,
             "slo_ms": self.slo_ms,
             "cold_start_s": self.cold_start_s,
+            "warmup_s": self.warmup_s,
             "settings": self.settings,
             "policies": {o.policy: {**o.to_dict(), "ratio_to_themis": self.ratios(o.policy)} for o in self.outcomes},
         }
@@ -156,11 +159,12 @@ def compare(
     unknown = [p for p in policies if p not in POLICIES]
     if unknown:
         raise PlanInputError(f"unknown policy {unknown[0]!r}; use any of {', '.join(POLICIES)}", option="--policies")
+    check_warmup(config.warmup_s, trace)
     arrivals_s = trace.request_arrivals(seed)
     horizon_s = math.ceil(trace.duration_s / config.interval_s) * config.interval_s
     sim_config = SimConfig(
         slo_ms=config.slo_ms, cold_start_s=config.cold_start_s, resize_s=config.resize_s, seed=seed, service=service,
-        horizon_s=horizon_s,
+        horizon_s=horizon_s, warmup_s=config.warmup_s,
     )
     settings = CompareSettings(seed, service, hpa or HpaConfig(max_replicas=config.max_replicas), surge_check_s, horizon_s)
     plans: dict[str, PlanResult] = {}
@@ -191,6 +195,7 @@ def compare(
         slo_ms=config.slo_ms,
         cold_start_s=config.cold_start_s,
         outcomes=outcomes,
+        warmup_s=config.warmup_s,
         settings={
             "interval_s": config.interval_s,
             "resize_s": config.resize_s,
@@ -198,11 +203,18 @@ def compare(
             "price_per_core_hour": config.price_per_core_hour,
             "seed": seed,
             "service": service,
-            "requests": int(np.asarray(arrivals_s).size),
+            "requests": int(np.count_nonzero(np.asarray(arrivals_s) >= config.warmup_s)),
             "hpa_target_utilisation": settings.hpa.target_utilisation,
+            "hpa_behavior": settings.hpa.behavior.to_dict() if settings.hpa.behavior is not None else None,
             "surge_check_s": surge_check_s,
         },
     )
+
+
+def check_warmup(warmup_s: float, trace: Trace) -> None:
+    """A warm-up must leave some of the trace to measure."""
+    if warmup_s >= trace.duration_s:
+        raise PlanInputError(f"{warmup_s:g} s leaves nothing of the {trace.duration_s:g} s trace to measure", option="--warmup")
 
 
 def serving_models(stages: Sequence[StageInput], schedule: Schedule) -> list[LatencyModel]:

@@ -34,6 +34,11 @@ DEFAULT_FORECAST = "auto"
 DEFAULT_SCALE_DOWN_DELAY_S = 300.0
 """Hysteresis: planned capacity is released only after the load has been lower this long
 (the Kubernetes HPA's default scale-down stabilisation window)."""
+DEFAULT_WARMUP_S = 0.0
+"""Violations and cost are counted from this time on (`--warmup`); every online policy
+starts sized for the peak of [0, warm-up), or of the first interval when that is longer."""
+DEFAULT_HPA_TARGET = 0.6
+"""`hpa`: target average CPU utilisation (`--hpa-target`)."""
 DEFAULT_SERVICE = "median"
 SERVICE_MODES = ("median", "sampled")
 """How the simulator draws a batch's service time: the profile's median, or a draw from
@@ -59,6 +64,9 @@ class PlanConfig:
     price_per_core_hour: float = 0.0
     price_per_gpu_hour: dict[str, float] = field(default_factory=dict)
     scale_down_delay_s: float = DEFAULT_SCALE_DOWN_DELAY_S
+    warmup_s: float = DEFAULT_WARMUP_S
+    """The opening allocation of every online policy is sized for the peak of [0, warmup_s)
+    (at least the first interval); simulations count from warmup_s on (`SimConfig`)."""
     peak_window_s: float = 1.0
     """Capacity must carry the busiest window of this length inside each interval."""
     load_step: float = 0.01
@@ -85,6 +93,7 @@ class PlanConfig:
             (self.interval_s > 0, "--interval", "must be positive"),
             (self.cold_start_s >= 0, "--cold-start", "must not be negative"),
             (self.resize_s >= 0, "--resize-delay", "must not be negative"),
+            (self.warmup_s >= 0, "--warmup", "must not be negative"),
             (self.max_replicas >= 1, "--max-replicas", "must be at least 1"),
             (self.node_cores >= 1, "--node-cores", "must be at least 1"),
             (bool(self.cores) and min(self.cores) >= 1, "--cores", "must list positive core counts"),
@@ -110,9 +119,14 @@ class SimConfig:
     service: str = DEFAULT_SERVICE
     horizon_s: float | None = None
     """End of the cost window; default: the last arrival (or the controller's horizon)."""
+    warmup_s: float = DEFAULT_WARMUP_S
+    """Start of the measured window: requests arriving before it are served but not counted,
+    core-seconds and scale actions are counted from it."""
 
     def __post_init__(self) -> None:
         if self.service not in SERVICE_MODES:
             raise PlanInputError(f"service must be one of {', '.join(SERVICE_MODES)}, not {self.service!r}", option="--service")
+        if self.warmup_s < 0:
+            raise PlanInputError(f"must not be negative, got {self.warmup_s:g} s", option="--warmup")
         if self.cold_start_s < 0 or self.resize_s < 0 or self.slo_ms <= 0:
             raise PlanInputError("cold_start_s and resize_s must be >= 0 and slo_ms > 0")

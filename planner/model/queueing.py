@@ -87,7 +87,7 @@ def latency_grid_ms(
         residual = max_ms[:, None] * (1.0 - np.power(np.minimum(tail / p_busy, 1.0), 1.0 / n))
     busy_latency = max_ms[:, None] + residual + 1000.0 * wait_s
     latency = np.where(p_busy <= tail, max_ms[:, None], busy_latency)
-    capacity = n * (batch / d_s)[:, None]
+    capacity = n * (batch * 1000.0 / full_ms)[:, None]  # the scalar path's expression, so both agree at capacity
     return np.where(lam[..., None] < capacity, latency, np.inf)
 
 
@@ -125,7 +125,7 @@ def latency_from_stats_ms(
     if not stats:
         return float("inf")
     c = sum(r for r, *_ in stats)
-    mu_full = sum(r * batch * 1000.0 / full for r, full, _, _ in stats)
+    mu_full = sum(r * (batch * 1000.0 / full) for r, full, _, _ in stats)
     mu_low = sum(r * 1000.0 / item for r, _, _, item in stats)
     s_max = max(mx for _, _, mx, _ in stats)
     if load_rps >= mu_full:

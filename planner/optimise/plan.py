@@ -89,7 +89,7 @@ def plan(
     forecast = _forecast(peaks, config) if forecast_rps is None else np.asarray(forecast_rps, dtype=float)
     if forecast.shape != peaks.shape:
         raise PlanInputError(f"forecast has {forecast.size} intervals, the trace {peaks.size}", option="--forecast")
-    forecast = _opening(forecast, peaks)
+    forecast = _opening(forecast, peaks, opening_intervals(config))
     spaces = [StageSpace(stage, [models] if isinstance(models, LatencyModel) else list(models), config) for stage, models in stages]
     for space in spaces:
         if not space.options:
@@ -167,11 +167,18 @@ def _forecast(peaks: np.ndarray, config: PlanConfig) -> np.ndarray:
     return np.asarray(forecast_peaks(peaks, config.forecast, interval_s=config.interval_s), dtype=float)
 
 
-def _opening(forecast: np.ndarray, peaks: np.ndarray) -> np.ndarray:
-    """Interval 0 is sized from its observed peak (the service is already provisioned);
-    a missing forecast later falls back to the last observed peak."""
+def opening_intervals(config: PlanConfig) -> int:
+    """The intervals whose peak sizes the opening allocation: those overlapping the warm-up
+    [0, warmup_s), and at least the first."""
+    return max(1, math.ceil(config.warmup_s / config.interval_s - 1e-9))
+
+
+def _opening(forecast: np.ndarray, peaks: np.ndarray, intervals: int) -> np.ndarray:
+    """Interval 0 is sized for the observed peak of the first `intervals` intervals (the
+    service is already running, provisioned for its warm-up); a missing forecast later falls
+    back to the last observed peak."""
     out = forecast.copy()
-    out[0] = peaks[0]
+    out[0] = peaks[:intervals].max()
     for i in np.flatnonzero(~np.isfinite(out)):
         out[i] = peaks[i - 1]
     return np.maximum(out, 0.0)

@@ -25,8 +25,9 @@ SimPy model of the same rules and the correctness reference):
   `scale_actions` counts the (decision, stage) pairs that changed any replica or batch.
 - Latency = completion of the last stage - arrival. A request never served (no replica
   left) is dropped and counts as a violation with infinite latency.
-- core_seconds integrates each replica's cores over [0, horizon_s] (booting included;
-  a resize changes the charge when it takes effect).
+- core_seconds integrates each replica's cores over [warmup_s, horizon_s] (booting
+  included; a resize changes the charge when it takes effect); requests arriving before
+  warmup_s are served but not counted, nor are decisions before it (`SimulationResult`).
 - Utilisation (what `hpa` reads) is CPU-like: busy core-seconds / ready core-seconds of
   the stage over the window since the controller's previous decision.
 
@@ -146,6 +147,14 @@ class _State:
             self.uniforms, self.sampled,
         )
 
+    def core_seconds_until(self, t: float) -> np.ndarray:
+        """Per stage, core-seconds charged over [0, t]: every replica still held is charged
+        up to t (its later charges start from t)."""
+        for slot in range(int(self.g[_G_NSLOTS])):
+            if self.ri[slot, _I_STATE] != _GONE:
+                _charge(self.rf, self.ri, self.sf, self.cores_values, slot, t, self.horizon_s)
+        return self.sf[:, _S_CORE_S].copy()
+
     def live_slots(self, s: int) -> list[int]:
         return [int(x) for x in self.live[s, : self.si[s, _SI_LIVE_N]]]
 
@@ -261,15 +270,19 @@ def simulate_tables(
     timeline: list[dict[str, Any]] = []
     devices = ["cpu"] * tables.stages
     scale_actions = 0
+    before_warmup: np.ndarray | None = None
     t = float(controller.first_time_s())
     opening = True
     while t <= horizon or opening:
+        if before_warmup is None and t >= config.warmup_s:  # the engine is at the previous decision, before it
+            state.advance(config.warmup_s)
+            before_warmup = state.core_seconds_until(config.warmup_s)
         state.advance(t)
         targets, t_next = controller.decide(state.observe(t))
         if len(targets) != tables.stages:
             raise PlanInputError(f"controller gave {len(targets)} stage targets for {tables.stages} stages")
         changed = state.apply(t, targets, opening=opening)
-        scale_actions += 0 if opening else sum(changed)
+        scale_actions += 0 if opening or t < config.warmup_s else sum(changed)
         for s, target in enumerate(targets):
             if target is not None:
                 devices[s] = target.device
@@ -281,12 +294,15 @@ def simulate_tables(
         if t_next <= t:
             raise PlanInputError(f"controller asked for a decision at {t_next} s, not after {t} s")
         t = float(t_next)
+    if before_warmup is None:
+        state.advance(config.warmup_s)
+        before_warmup = state.core_seconds_until(config.warmup_s)
     state.advance(np.inf)
     for slot in range(int(state.g[_G_NSLOTS])):
         if state.ri[slot, _I_STATE] != _GONE:
             _charge(state.rf, state.ri, state.sf, state.cores_values, slot, horizon, horizon)
     unit_seconds: dict[str, float] = {}
-    for device, seconds in zip(devices, state.sf[:, _S_CORE_S]):
+    for device, seconds in zip(devices, state.sf[:, _S_CORE_S] - before_warmup):
         unit_seconds[device] = unit_seconds.get(device, 0.0) + float(seconds)
     return SimulationResult(
         policy=controller.policy,
@@ -298,6 +314,7 @@ def simulate_tables(
         scale_actions=scale_actions,
         prices=controller.prices,
         timeline=timeline,
+        warmup_s=config.warmup_s,
     )
 
 

@@ -1,4 +1,10 @@
-"""The outcome of one simulation: every request's latency and the SPEC summary metrics."""
+"""The outcome of one simulation: every request's latency and the SPEC summary metrics.
+
+With a warm-up (`warmup_s`), requests arriving before it were served but are not counted:
+`requests`, `violations`, the percentiles and `dropped` cover the requests arriving from
+`warmup_s` on, and the driver integrates `unit_seconds_by_device` and counts
+`scale_actions` from `warmup_s` on.
+"""
 
 from __future__ import annotations
 
@@ -23,23 +29,34 @@ class SimulationResult:
     arrivals_s: np.ndarray
     latencies_ms: np.ndarray
     unit_seconds_by_device: dict[str, float]
-    """Cores (GPUs on a GPU stage) held x time, per device, booting replicas included."""
+    """Cores (GPUs on a GPU stage) held x time from `warmup_s` on, per device, booting replicas included."""
     scale_actions: int
+    """Scale actions decided from `warmup_s` on."""
     prices: Prices = field(default_factory=Prices)
     timeline: list[dict[str, Any]] = field(default_factory=list)
-    """One row per applied decision and stage: t_s, stage, replicas, total_cores, batch."""
+    """One row per applied decision and stage: t_s, stage, replicas, total_cores, batch (warm-up included)."""
+    warmup_s: float = 0.0
+
+    @property
+    def counted(self) -> np.ndarray:
+        """Which requests count: those arriving from the end of the warm-up on."""
+        return self.arrivals_s >= self.warmup_s
+
+    @property
+    def counted_latencies_ms(self) -> np.ndarray:
+        return self.latencies_ms[self.counted] if self.warmup_s > 0 else self.latencies_ms
 
     @property
     def requests(self) -> int:
-        return int(self.latencies_ms.size)
+        return int(self.counted_latencies_ms.size)
 
     @property
     def dropped(self) -> int:
-        return int(np.isinf(self.latencies_ms).sum())
+        return int(np.isinf(self.counted_latencies_ms).sum())
 
     @property
     def violations(self) -> int:
-        return int((self.latencies_ms > self.slo_ms).sum())
+        return int((self.counted_latencies_ms > self.slo_ms).sum())
 
     @property
     def violation_rate(self) -> float:
@@ -48,7 +65,7 @@ class SimulationResult:
     def percentile_ms(self, q: float) -> float:
         if not self.requests:
             return float("nan")
-        return float(np.percentile(self.latencies_ms, q, method="inverted_cdf"))
+        return float(np.percentile(self.counted_latencies_ms, q, method="inverted_cdf"))
 
     @property
     def core_seconds(self) -> float:
@@ -67,6 +84,7 @@ class SimulationResult:
             "policy": self.policy,
             "trace_start": self.trace_start,
             "slo_ms": self.slo_ms,
+            "warmup_s": self.warmup_s,
             **self.summary(),
             "timeline": self.timeline,
         }
@@ -88,12 +106,14 @@ class SimulationResult:
         }
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per request: arrival, latency and whether it violated the SLO."""
+        """One row per request: arrival, latency, whether it violated the SLO and whether it
+        counts (arrived after the warm-up)."""
         return pd.DataFrame(
             {
                 "arrival_s": self.arrivals_s,
                 "latency_ms": self.latencies_ms,
                 "violated": self.latencies_ms > self.slo_ms,
+                "counted": self.counted,
                 "slo_ms": self.slo_ms,
             }
         )

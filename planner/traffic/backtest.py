@@ -1,8 +1,9 @@
 """Backtests of the rolling forecasts: every method scored on the same intervals.
 
-The scores are what a capacity planner cares about: how often a forecast fell short of the
-real peak (`under_rate`) and how much capacity it paid for beyond it
-(`over_provisioning_ratio`), besides the usual MAPE.
+The scores are what a capacity planner cares about: the planning loss that `auto` minimises
+(`planning_loss`, shortfalls weighted `UNDER_WEIGHT` times excess, per unit of actual peak),
+how often a forecast fell short of the real peak (`under_rate`) and how much capacity it paid
+for beyond it (`over_provisioning_ratio`), besides the usual MAPE.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ import pandas as pd
 from themis.common import SCHEMA_VERSION
 from themis.common.jsonvalues import finite_or_none
 from themis.planner.choices import DAY_S
-from themis.planner.traffic.forecast import METHODS, forecast_peaks, lstm_available, trace_peaks, validated_peaks
+from themis.planner.traffic.forecast import (
+    METHODS,
+    forecast_peaks,
+    lstm_available,
+    planning_loss,
+    trace_peaks,
+    validated_peaks,
+)
 from themis.planner.traffic.trace import Trace
 
 
@@ -25,6 +33,7 @@ from themis.planner.traffic.trace import Trace
 class MethodScore:
     """How one method's rolling forecasts did against the actual peaks.
 
+    `planning_loss`: `forecast.planning_loss`, the score `auto` minimises (lower is better).
     `mape_pct`: mean |forecast - actual| / actual over intervals with actual > 0, in %.
     `under_rate`: share of intervals whose actual peak exceeded the forecast.
     `over_provisioning_ratio`: sum of forecasts / sum of actual peaks (1 = exact on average,
@@ -32,6 +41,7 @@ class MethodScore:
     """
 
     method: str
+    planning_loss: float
     mape_pct: float
     under_rate: float
     over_provisioning_ratio: float
@@ -48,7 +58,8 @@ def score_forecast(method: str, actual_rps: np.ndarray, forecast_rps: np.ndarray
     mape = float(np.mean(np.abs(forecast[positive] - actual[positive]) / actual[positive]) * 100) if positive.any() else float("nan")
     under = float(np.mean(actual > forecast + 1e-9 * np.maximum(actual, 1.0))) if actual.size else float("nan")
     over = float(forecast.sum() / actual.sum()) if actual.sum() > 0 else float("nan")
-    return MethodScore(method, mape, under, over, int(actual.size))
+    loss = planning_loss(actual_rps, forecast_rps)
+    return MethodScore(method, loss, mape, under, over, int(actual.size))
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,14 @@ def test_capacity_gate_passes_within_a_generous_budget(cli_runner, llm_trace_pat
     assert not any(case.find("failure") is not None for case in cases.values())
 
 
+def test_capacity_gate_measures_from_the_warm_up(cli_runner, llm_trace_path) -> None:
+    result = cli_runner.invoke(app, ["check", "-p", str(RESNET18), "-t", str(llm_trace_path), "--slo", "2s", "--warmup", "5m",
+                                     "--max-replicas", "40", "--json"])
+    assert result.exit_code == 0, result.output
+    verdict = json.loads(result.stdout)
+    assert verdict["context"]["warmup_s"] == 300.0
+
+
 def test_capacity_gate_fails_over_the_replica_budget_and_says_by_how_much(cli_runner, llm_trace_path, tmp_path) -> None:
     junit, summary = tmp_path / "junit.xml", tmp_path / "summary.md"
     result = cli_runner.invoke(app, ["check", "-p", str(RESNET18), "-t", str(llm_trace_path), "--slo", "2s", "--max-replicas", "1",
@@ -105,6 +113,8 @@ def test_regression_gate_fails_on_a_30_percent_slower_model(cli_runner, llm_trac
         (["-p", str(RESNET18), "--slo", "1s"], "--trace"),
         (["-p", str(RESNET18), "--peak-rps", "10", "--slo", "1s", "--baseline", str(RESNET18), "--metric", "p42"], "--metric"),
         (["-p", str(RESNET18), "--peak-rps", "10", "--slo", "1s", "--model", "bert"], "--model"),
+        (["-p", str(RESNET18), "--peak-rps", "10", "--slo", "1s", "--warmup", "-5s"], "--warmup"),
+        (["-p", str(RESNET18), "--peak-rps", "10", "--slo", "1s", "--warmup", "30d"], "--warmup"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(cli_runner, args: list[str], named: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from themis.cli.app import app
+from themis.planner.traffic.loading import load_trace
 
 GOLDEN_PROFILES = Path(__file__).parents[1] / "data" / "profiles"
 
@@ -49,3 +50,30 @@ def test_unknown_policy_json_envelope(cli_runner, llm_trace_path):
     )
     assert result.exit_code == 2
     assert json.loads(result.stdout)["error"]["kind"] == "bad_input"
+
+
+def test_hpa_behavior_from_a_yaml_file(cli_runner, llm_trace_path, tmp_path):
+    path = tmp_path / "behavior.yaml"
+    path.write_text("behavior:\n  scaleDown:\n    stabilizationWindowSeconds: 60\n")
+    args = ["compare", "--trace", str(llm_trace_path), "--profile", PROFILE, "--slo", "0.3s", "--policies", "hpa",
+            "--node-cores", "4", "--hpa-behavior", str(path), "--warmup", "5m", "--json"]
+    result = cli_runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["warmup_s"] == 300.0
+    assert data["policies"]["hpa"]["requests"] == data["settings"]["requests"] < load_trace(llm_trace_path).requests
+    behavior = data["settings"]["hpa_behavior"]
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 60
+    assert behavior["scaleUp"]["policies"] == [{"type": "Pods", "value": 4, "periodSeconds": 15},
+                                               {"type": "Percent", "value": 100, "periodSeconds": 15}]
+
+
+def test_bad_hpa_behavior_is_one_error_line(cli_runner, llm_trace_path, tmp_path):
+    path = tmp_path / "behavior.yaml"
+    path.write_text("scaleUp:\n  policies:\n  - {type: Nodes, value: 1, periodSeconds: 15}\n")
+    args = ["compare", "--trace", str(llm_trace_path), "--profile", PROFILE, "--slo", "0.3s", "--policies", "hpa",
+            "--hpa-behavior", str(path)]
+    result = cli_runner.invoke(app, args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "behavior.scaleUp.policies[0].type: must be Pods or Percent" in lines[0]

@@ -10,7 +10,7 @@ import pytest
 from themis.cli.app import app
 from themis.planner.traffic.forecast import METHODS
 
-SCORE_KEYS = {"method", "mape_pct", "under_rate", "over_provisioning_ratio", "intervals"}
+SCORE_KEYS = {"method", "planning_loss", "mape_pct", "under_rate", "over_provisioning_ratio", "intervals"}
 
 
 @pytest.mark.slow  # includes the LSTM (torch import and training)
@@ -29,6 +29,7 @@ def test_backtest_table_and_out(cli_runner, llm_trace_path, tmp_path) -> None:
     result = cli_runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "moving_max" in result.stdout and "MAPE" in result.stdout and "over-provisioning" in result.stdout
+    assert "planning loss" in result.stdout
     frame = pd.read_csv(out)
     assert set(frame.columns) == SCORE_KEYS
     assert frame["method"].tolist() == ["moving_max"]

@@ -53,7 +53,22 @@ def test_simulate_per_request_parquet(cli_runner, plan_path, llm_trace_path, tmp
     assert result.exit_code == 0, result.output
     assert "simulation of horizontal" in result.stdout
     frame = pd.read_parquet(out)
-    assert len(frame) == requests and list(frame.columns) == ["arrival_s", "latency_ms", "violated", "slo_ms"]
+    assert len(frame) == requests and list(frame.columns) == ["arrival_s", "latency_ms", "violated", "counted", "slo_ms"]
+
+
+def test_simulate_from_a_warm_up(cli_runner, plan_path, llm_trace_path):
+    path, requests = plan_path
+    args = ["simulate", "--plan", str(path), "--trace", str(llm_trace_path), "--profile", str(PROFILE), "--warmup", "10m", "--json"]
+    result = cli_runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    arrivals = load_trace(llm_trace_path).request_arrivals(0)
+    assert data["warmup_s"] == 600.0 and data["requests"] == int((arrivals >= 600.0).sum()) < requests
+    args[args.index("10m")] = "2h"
+    result = cli_runner.invoke(app, args[:-1])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--warmup" in lines[0] and "nothing of the" in lines[0]
 
 
 def test_simulate_bad_plan_file(cli_runner, tmp_path, llm_trace_path):

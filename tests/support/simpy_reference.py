@@ -15,7 +15,8 @@ compiled simulator, so agreement request by request means both implement the sam
   the serving ones the largest sizes and the booting ones the next (resizing only those
   not already at a size of their tier), and boots the smallest sizes as new replicas;
 - controllers decide from their first time until the cost horizon;
-- core-seconds are integrated over [0, horizon]; utilisation is busy / ready core-seconds.
+- core-seconds are integrated over [warmup, horizon] and scale actions counted from the
+  warm-up on; utilisation is busy / ready core-seconds.
 """
 
 from __future__ import annotations
@@ -272,7 +273,7 @@ class ReferenceModel:
             yield self.env.timeout(t - self.env.now)
             targets, t_next = self.controller.decide(self.observe())
             for s, target in enumerate(targets):
-                if target is not None and self.apply(s, target, opening) and not opening:
+                if target is not None and self.apply(s, target, opening) and not opening and t >= self.config.warmup_s:
                     self.scale_actions += 1
             opening = False
             t = t_next
@@ -281,11 +282,11 @@ class ReferenceModel:
         self.env.process(self.control())
         self.env.process(self.source())
         self.env.run()
-        core_s = 0.0
+        core_s, start = 0.0, self.config.warmup_s
         for r in self.all_replicas:
             charges = r.charges + [(self.horizon_s, 0)]
             for (t0, c), (t1, _) in zip(charges, charges[1:]):
-                t0, t1 = min(t0, self.horizon_s), min(t1, self.horizon_s)
+                t0, t1 = min(max(t0, start), self.horizon_s), min(max(t1, start), self.horizon_s)
                 core_s += c * max(0.0, t1 - t0)
         return (self.done - self.arrivals) * 1000.0, core_s, self.scale_actions
 

@@ -92,3 +92,24 @@ def test_a_ratio_to_zero_is_undefined_not_one(comparison):
         assert all(data["policies"][p]["ratio_to_themis"]["violations"] is None for p in data["policies"])
     else:
         assert all(data["policies"][p]["ratio_to_themis"]["violations"] == 0.0 for p in zero)
+def test_a_warm_up_opens_online_policies_at_its_peak_and_is_not_counted(llm_trace_path):
+    trace = load_trace(llm_trace_path).window(0.0, 900.0).scaled(3.0, seed=1)
+    model = load_latency_models([GOLDEN_PROFILES / "resnet18_cpu.parquet"])["resnet18"]
+    config = PlanConfig(slo_ms=300.0, cold_start_s=30.0, node_cores=8, warmup_s=200.0)
+    result = compare(trace, [(Stage("resnet18", "resnet18"), model)], config, ("themis", "horizontal", "hpa"))
+    peaks = trace.peak_rates(60.0)
+    for policy in ("themis", "horizontal"):  # opened for the peak of [0, 200 s): intervals 0 to 3
+        assert result.outcome(policy).schedule.steps[0].forecast_rps == peaks[:4].max() > peaks[0]
+    horizontal = result.outcome("horizontal")
+    opening = horizontal.schedule.steps[0].stages[0]
+    assert result.outcome("hpa").result.timeline[0]["replicas"] == opening.replicas
+    arrivals = horizontal.result.arrivals_s
+    for outcome in result.outcomes:
+        assert outcome.result.requests == np.count_nonzero(arrivals >= 200.0) < arrivals.size
+    # a replayed horizontal plan holds what it planned: core-seconds from 200 s on
+    held_s = sum(a.total_cores * (step.t_end_s - max(step.t_start_s, 200.0))
+                 for step in horizontal.schedule.steps if step.t_end_s > 200.0 for a in step.stages)
+    assert horizontal.result.core_seconds == pytest.approx(held_s, rel=1e-3)
+    assert result.to_dict()["warmup_s"] == 200.0
+    with pytest.raises(PlanInputError, match="--warmup"):
+        compare(trace, [(Stage("resnet18", "resnet18"), model)], PlanConfig(slo_ms=300.0, warmup_s=900.0), ("static",))

@@ -37,10 +37,11 @@ def test_the_same_inputs_give_byte_identical_plans_on_one_cpu_and_on_all(llm_tra
     assert one_cpu == _plan_json(every_cpu, llm_trace_path, "--node-cores", str(DEFAULT_NODE_CORES))
 
 
-def test_no_planner_code_reads_the_host_cpu_count() -> None:
+def test_no_planning_code_reads_the_host_cpu_count() -> None:
+    """Only the replay server, which runs real replicas on this host, may look at its CPUs."""
     offenders = [
         str(path.relative_to(ROOT))
         for path in (ROOT / "planner").rglob("*.py")
-        if any(probe in path.read_text() for probe in ("cpu_count", "sched_getaffinity", "nproc"))
+        if "replay" not in path.parts and any(probe in path.read_text() for probe in ("cpu_count", "sched_getaffinity", "nproc"))
     ]
     assert offenders == []

@@ -13,6 +13,7 @@ from themis.planner.errors import PlanInputError
 from themis.planner.model.config import SimConfig
 from themis.planner.model.serving import Group, Schedule, Stage, StageAllocation, Step, SurgeLevel, SurgeRule
 from themis.planner.simulation.controllers.hpa import HpaConfig, HpaController
+from themis.planner.simulation.controllers.hpa_behavior import HpaBehavior, ScalingPolicy, ScalingRules
 from themis.planner.simulation.controllers.schedule import ScheduleController
 from themis.planner.simulation.controllers.surge import SurgeController
 from themis.planner.simulation.driver import simulate_tables
@@ -68,6 +69,23 @@ def test_hand_computed_schedule_is_reproduced_exactly():
     assert result.core_seconds == pytest.approx(49.0)
     assert result.scale_actions == 2
     assert result.violations == 2  # 200 and 170 ms exceed 150 ms
+
+
+def test_a_warm_up_is_served_but_not_counted():
+    """The hand-computed schedule above, measured from t = 15 s: the requests of [15, 30),
+    core-seconds of [15, 30), the scale action at 20 s (not the one at 10 s)."""
+    service = np.zeros((1, 3, 2))
+    service[0, 1] = [100.0, 60.0]
+    service[0, 2] = [150.0, 90.0]
+    schedule = make_schedule([(0.0, 10.0, [([(1, 1)], 2)]), (10.0, 20.0, [([(2, 1)], 2)]), (20.0, 30.0, [([(1, 2)], 2)])])
+    arrivals = np.array([1.0, 2.0, 2.05, 2.08, 10.5, 13.01, 13.02, 20.95, 21.5, 22.0, 22.01, 22.02])
+    config = SimConfig(cold_start_s=3.0, resize_s=1.0, slo_ms=150.0, warmup_s=15.0)
+    result = simulate_tables(arrivals, ScheduleController(schedule), ServiceTables((1, 2), service), config)
+    assert result.requests == 5 and result.violations == 0  # the 200 and 170 ms ones arrived in the warm-up
+    assert result.core_seconds == pytest.approx(6.0 + 18.0 + 5.0)  # A: 1 core to 21, 2 cores to 30; B: to 20
+    assert result.scale_actions == 1
+    assert result.to_frame()["counted"].sum() == 5 and result.to_dict()["warmup_s"] == 15.0
+    np.testing.assert_allclose(result.latencies_ms[7:], [100.0, 60.0, 60.0, 140.0, 130.0], atol=1e-9)
 
 
 def test_md1_mean_wait_matches_pollaczek_khinchine():
@@ -154,25 +172,26 @@ def test_planned_schedules_agree_with_simpy_request_by_request(seed, n_stages, n
     schedule = random_schedule(rng, n_stages, horizon_s, max_batch)
     config = SimConfig(
         cold_start_s=float(rng.uniform(0.0, 8.0)), resize_s=float(rng.uniform(0.0, 2.0)), slo_ms=100.0,
-        seed=seed % 1000, service="sampled" if sampled else "median",
+        seed=seed % 1000, service="sampled" if sampled else "median", warmup_s=float(rng.choice([0.0, rng.uniform(0.0, horizon_s)])),
     )
     assert_same(arrivals, lambda: ScheduleController(schedule), tables, config, horizon_s)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), n_stages=st.sampled_from([1, 2]))
-def test_hpa_closed_loop_agrees_with_simpy(seed, n_stages):
+@given(seed=st.integers(0, 2**32 - 1), n_stages=st.sampled_from([1, 2]), with_behavior=st.booleans())
+def test_hpa_closed_loop_agrees_with_simpy(seed, n_stages, with_behavior):
     rng = np.random.default_rng(seed)
     horizon_s = 120.0
     rate = np.where(np.arange(1200) < 600, rng.uniform(5, 20), rng.uniform(30, 80))
     arrivals = np.sort(np.concatenate([rng.uniform(i * 0.1, (i + 1) * 0.1, rng.poisson(r * 0.1)) for i, r in enumerate(rate)]))
     tables = random_tables(rng, n_stages, 4, False)
     opening = [StageAllocation((Group(1, int(rng.choice(CORES))),), int(rng.integers(1, 5))) for _ in range(n_stages)]
-    config = SimConfig(cold_start_s=float(rng.uniform(1, 20)), resize_s=1.0, slo_ms=200.0)
+    config = SimConfig(cold_start_s=float(rng.uniform(1, 20)), resize_s=1.0, slo_ms=200.0, warmup_s=float(rng.choice([0.0, 37.5, 60.0])))
 
     def controller():
         stages = tuple(Stage(f"s{i}", f"m{i}") for i in range(n_stages))
-        return HpaController(opening, stages, HpaConfig(target_utilisation=0.5, max_replicas=8), horizon_s=horizon_s)
+        behavior = HpaBehavior(scale_down=ScalingRules(30.0, "Max", (ScalingPolicy("Pods", 1, 15),))) if with_behavior else None
+        return HpaController(opening, stages, HpaConfig(target_utilisation=0.5, max_replicas=8, behavior=behavior), horizon_s=horizon_s)
 
     ours = assert_same(arrivals, controller, tables, config, horizon_s)
     assert len(ours.timeline) >= n_stages
@@ -260,3 +279,17 @@ def test_hpa_used_as_documented_keeps_syncing_until_the_last_arrival():
     controller = HpaController(opening, (Stage("s0", "m0"),), HpaConfig(target_utilisation=0.5, max_replicas=8))
     result = simulate_tables(arrivals, controller, tables, SimConfig(slo_ms=200.0, cold_start_s=5.0))
     assert result.scale_actions >= 1 and max(row["replicas"] for row in result.timeline) > 1
+
+
+def test_hpa_holds_its_opening_replicas_for_the_stabilisation_window():
+    """Kubernetes records the starting count as a recommendation: an HPA started with more
+    replicas than a light load needs shrinks only once that count is 300 s old."""
+    rng = np.random.default_rng(4)
+    tables = random_tables(rng, 1, 4, False)
+    capacity = 1000.0 / tables.service_ms[0, 1, 0]
+    arrivals = np.sort(rng.uniform(0.0, 600.0, int(0.5 * capacity * 600)))  # half of one replica
+    opening = [StageAllocation((Group(4, CORES[0]),), 1)]
+    controller = HpaController(opening, (Stage("s0", "m0"),), HpaConfig(target_utilisation=0.6, max_replicas=8))
+    result = simulate_tables(arrivals, controller, tables, SimConfig(slo_ms=200.0, cold_start_s=5.0))
+    changes = [row["t_s"] for row in result.timeline[1:]]
+    assert changes and changes[0] == 315.0  # the first sync after t = 0 + 300 s

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from themis.planner.errors import ForecastError
 from themis.planner.traffic import forecast as fc
 from themis.planner.traffic.backtest import backtest, backtest_trace, score_forecast
-from themis.planner.traffic.forecast import METHODS, forecast_peaks
+from themis.data import bundled_trace
+from themis.planner.traffic.forecast import METHODS, forecast_peaks, planning_loss
 from themis.planner.traffic.loading import load_trace
 from themis.planner.traffic.trace import Trace
 
@@ -167,20 +168,114 @@ def test_forecasts_do_not_depend_on_the_series_length(method) -> None:
         np.testing.assert_array_equal(forecast_peaks(y[:end], method, interval_s=INTERVAL_S, season_s=SEASON_S), full[:end])
 
 
-def test_auto_against_brute_force_selection() -> None:
-    y = _series(80, seed=7)
+def reference_auto(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:
+    """`auto` by its definition, one interval at a time with plain loops and numpy's quantiles
+    (the base methods are checked against their own references above)."""
+    n, q = len(y), fc.PLANNING_QUANTILE
+    calibration = max(1, round(fc.AUTO_CALIBRATION_S / interval_s))
+    candidates = []
+    for method in fc.AUTO_CANDIDATES:
+        base = forecast_peaks(y, method, interval_s=interval_s, season_s=season_s)
+        row = np.full(n, np.nan)
+        for t in range(1, n):
+            errors = [y[s] - base[s] for s in range(max(0, t - calibration), t) if np.isfinite(base[s])]
+            row[t] = max(base[t] + (np.quantile(errors, q) if errors else 0.0), 0.0)
+        candidates.append(row)
+    for window_s in fc.AUTO_QUANTILE_WINDOWS_S:
+        window = max(1, round(window_s / interval_s))
+        candidates.append(np.array([np.nan] + [np.quantile(y[max(0, t - window) : t], q) for t in range(1, n)]))
+    floor_window = max(1, round(fc.FLOOR_WINDOW_S / interval_s))
+    floor = np.array([np.median(y[t - floor_window : t]) if t >= floor_window else 0.0 for t in range(n)])
+    candidates = [np.where(np.isfinite(c), np.maximum(c, floor), np.nan) for c in candidates]
+    losses = [[fc.UNDER_WEIGHT * max(y[t] - np.nan_to_num(c[t]), 0) + max(np.nan_to_num(c[t]) - y[t], 0) for t in range(n)]
+              for c in candidates]
+    window = max(1, round(fc.AUTO_WINDOW_S / interval_s))
+    out, leader = np.full(n, np.nan), 0
+    for t in range(n):
+        scores = []
+        for j in range(len(candidates)):
+            diffs = [losses[leader][s] - losses[j][s] for s in range(max(0, t - window), t)]
+            scores.append(sum(diffs) - fc.AUTO_SWITCH_Z * np.sqrt(sum(d * d for d in diffs)))
+        roundoff = fc.ROUNDOFF * max(sum(row) for row in losses)
+        if max(scores) > roundoff:
+            leader = next(j for j, score in enumerate(scores) if score >= max(scores) - roundoff)
+        out[t] = candidates[leader][t]
+    return out
+
+
+def test_auto_against_its_definition() -> None:
+    y = _series(120, seed=7)
+    y[60:70] *= 4  # a burst, so that the selection has something to switch on
     auto = forecast_peaks(y, "auto", interval_s=INTERVAL_S, season_s=SEASON_S)
-    candidates = {m: forecast_peaks(y, m, interval_s=INTERVAL_S, season_s=SEASON_S) for m in fc.AUTO_CANDIDATES}
-    window = round(fc.AUTO_WINDOW_S / INTERVAL_S)
-    for t in range(1, len(y)):
-        losses = []
-        for m in fc.AUTO_CANDIDATES:
-            loss = 0.0
-            for s in range(max(1, t - window), t):
-                err = y[s] - candidates[m][s]
-                loss += fc.UNDER_WEIGHT * max(err, 0) + max(-err, 0)
-            losses.append(loss)
-        assert auto[t] == candidates[fc.AUTO_CANDIDATES[int(np.argmin(losses))]][t]
+    np.testing.assert_allclose(auto, reference_auto(y, INTERVAL_S, SEASON_S), rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=60)
+@given(
+    losses=st.lists(st.lists(st.floats(0, 50), min_size=40, max_size=40), min_size=1, max_size=5),
+    z=st.sampled_from([0.0, 0.5, 1.5, 3.0]),
+    window=st.integers(1, 50),
+)
+def test_select_by_loss_against_a_loop(losses, z, window) -> None:
+    """The block-wise selection equals the rule applied interval by interval."""
+    matrix = np.array(losses)
+    roundoff = fc.ROUNDOFF * matrix.sum(axis=1).max()
+    leader, expected = 0, []
+    for t in range(matrix.shape[1]):
+        diffs = matrix[leader, max(0, t - window) : t] - matrix[:, max(0, t - window) : t]
+        scores = diffs.sum(axis=1) - z * np.sqrt((diffs * diffs).sum(axis=1))
+        if scores.max() > roundoff:
+            leader = int(np.flatnonzero(scores >= scores.max() - roundoff)[0])
+        expected.append(leader)
+    np.testing.assert_array_equal(fc.select_by_loss(matrix, z, window), expected)
+
+
+BUNDLED_CASES = [
+    ("azure_llm_2023_code", None, 60.0),
+    ("azure_llm_2023_code", None, 10.0),
+    ("azure_llm_2023_code", None, 1.0),  # its per-request times, second by second
+    ("azure_functions_2019", None, 60.0),  # the sum of all 200 functions
+    ("azure_functions_2019", 1, 60.0),  # the busiest function
+    ("azure_functions_2021", None, 60.0),
+]
+
+
+@pytest.mark.parametrize("trace, top, interval_s", BUNDLED_CASES)
+def test_auto_is_no_worse_than_any_single_method_on_every_bundled_trace(trace, top, interval_s) -> None:
+    """On the planning loss `auto` minimises, no single method beats it in hindsight (lstm: below)."""
+    peaks = load_trace(bundled_trace(trace), top=top).peak_rates(interval_s)
+    auto = planning_loss(peaks, forecast_peaks(peaks, "auto", interval_s=interval_s))
+    singles = {m: planning_loss(peaks, forecast_peaks(peaks, m, interval_s=interval_s)) for m in METHODS if m not in ("auto", "lstm")}
+    assert auto <= min(singles.values()), (auto, singles)
+
+
+@pytest.mark.slow  # trains the LSTM at every re-fit point
+@pytest.mark.parametrize("trace, top, interval_s", BUNDLED_CASES)
+def test_auto_is_no_worse_than_the_lstm_on_every_bundled_trace(trace, top, interval_s) -> None:
+    pytest.importorskip("torch")
+    peaks = load_trace(bundled_trace(trace), top=top).peak_rates(interval_s)
+    auto = planning_loss(peaks, forecast_peaks(peaks, "auto", interval_s=interval_s))
+    assert auto <= planning_loss(peaks, forecast_peaks(peaks, "lstm", interval_s=interval_s))
+
+
+@settings(max_examples=40)
+@given(
+    peaks=st.lists(st.floats(0, 1000), min_size=1, max_size=150),
+    interval_s=st.sampled_from([10.0, 60.0, 120.0]),
+)
+def test_auto_never_plans_below_the_median_of_recent_peaks(peaks, interval_s) -> None:
+    y = np.array(peaks)
+    auto = forecast_peaks(y, "auto", interval_s=interval_s)
+    window = max(1, round(fc.FLOOR_WINDOW_S / interval_s))
+    for t in range(window, len(y)):
+        assert auto[t] >= np.median(y[t - window : t]) - 1e-9 * max(1.0, y.max())
+
+
+def test_planning_loss_by_hand() -> None:
+    actual, forecast = np.array([5.0, 10, 0, 20]), np.array([np.nan, 12, 3, 10])
+    np.testing.assert_array_equal(fc.interval_planning_loss(actual, forecast), [0.0, 2, 3, 40])
+    assert planning_loss(actual, forecast) == pytest.approx((2 + 3 + 40) / 30)
+    assert np.isnan(planning_loss(np.zeros(3), np.ones(3)))
 
 
 # --------------------------------------------------------------------------- backtest
@@ -188,6 +283,7 @@ def test_auto_against_brute_force_selection() -> None:
 
 def test_score_by_hand() -> None:
     score = score_forecast("x", np.array([5.0, 10, 0, 20]), np.array([np.nan, 12, 3, 10]))
+    assert score.planning_loss == pytest.approx((2 + 3 + 40) / 30)  # 4 x 10 short at the last interval
     assert score.mape_pct == pytest.approx((0.2 + 0.5) / 2 * 100)
     assert score.under_rate == pytest.approx(1 / 3)
     assert score.over_provisioning_ratio == pytest.approx(25 / 30)
@@ -208,4 +304,4 @@ def test_backtest_on_the_real_llm_trace(llm_trace_path) -> None:
     assert by_method["moving_max"].under_rate < by_method["last"].under_rate  # headroom buys fewer misses
     payload = result.to_dict()
     assert payload["schema_version"] == 1 and payload["kind"] == "forecast_backtest"
-    assert {"method", "mape_pct", "under_rate", "over_provisioning_ratio", "intervals"} == set(payload["methods"][0])
+    assert {"method", "planning_loss", "mape_pct", "under_rate", "over_provisioning_ratio", "intervals"} == set(payload["methods"][0])
