@@ -34,6 +34,13 @@ DEFAULT_FORECAST = "auto"
 DEFAULT_SCALE_DOWN_DELAY_S = 300.0
 """Hysteresis: planned capacity is released only after the load has been lower this long
 (the Kubernetes HPA's default scale-down stabilisation window)."""
+DEFAULT_NODE_MEMORY_MB = 65_536.0
+"""Fleet planning: memory of the node type pods are packed onto (a 16-vCPU, 64 GiB node)."""
+DEFAULT_NODE_PRICE_PER_HOUR = 0.0
+"""Fleet planning: price of one node-hour (0: node-hours are reported, no node cost)."""
+DEFAULT_SHARD_SERVICES = 100
+"""Fleet planning: services per task. Planning one takes about 0.1-0.5 s, so a task runs for
+tens of seconds, far above the ~10 ms under which Ray's guidance says tasks gain nothing."""
 DEFAULT_SERVICE = "median"
 SERVICE_MODES = ("median", "sampled")
 """How the simulator draws a batch's service time: the profile's median, or a draw from
