@@ -52,10 +52,13 @@ class FileTraffic:
 
 @dataclass(frozen=True)
 class FunctionTraffic:
-    """Row `row` of the per-function table of Azure Functions 2019 day files `paths`."""
+    """Row `row` of the per-function table of Azure Functions 2019 day files `paths`,
+    scaled as `themis plan --scale` scales a trace."""
 
     paths: tuple[str, ...]
     row: int
+    scale: float = 1.0
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -162,12 +165,16 @@ def per_function_fleet(
     stages: StageSource,
     config: PlanConfig,
     policy: str = "themis",
-    memory_mb: float | None = None,
+    *,
+    scale: float = 1.0,
+    seed: int = 0,
 ) -> FleetSpec:
     """One service per selected row of Azure Functions day files, all with the same models
     and settings (`traffic.select_rows` picks the rows and names)."""
+    if not scale > 0:
+        raise FleetError(f"must be positive, got {scale:g}", option="--scale")
     files = tuple(str(p) for p in paths)
-    services = [ServiceSpec(name, FunctionTraffic(files, int(row)), stages, config, policy, memory_mb) for name, row in zip(names, rows)]
+    services = [ServiceSpec(name, FunctionTraffic(files, int(row), scale, seed), stages, config, policy) for name, row in zip(names, rows)]
     if not services:
         raise FleetError("no function left to plan (check --top and --min-requests)", option="--per-function")
     shown = Path(files[0]).name + (f" (+{len(files) - 1} days)" if len(files) > 1 else "")

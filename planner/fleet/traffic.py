@@ -83,7 +83,8 @@ class TrafficLoader:
 
     def trace(self, traffic: Traffic) -> Trace:
         if isinstance(traffic, FunctionTraffic):
-            return self.table(traffic.paths).trace(traffic.row)
+            trace = self.table(traffic.paths).trace(traffic.row)
+            return trace.scaled(traffic.scale, seed=traffic.seed) if traffic.scale != 1.0 else trace
         if isinstance(traffic, SyntheticTraffic):
             source = self.table(traffic.paths)
             counts = resample(source.counts[traffic.row], traffic.shift_intervals, traffic.scale, traffic.seed)
