@@ -128,12 +128,17 @@ def compare(
 def _setup(given: dict[str, Any]) -> dict[str, Any]:
     """The fleet, node type, run settings and engine the shared options describe."""
     from themis.data import bundled_trace
-    from themis.planner.fleet.engines import make_engine
+    from themis.planner.fleet.engines import check_engine, make_engine
     from themis.planner.fleet.packing import NodeType
     from themis.planner.fleet.run import RunSettings
     from themis.planner.fleet.sources import fleet_from_options
 
     g = given
+    workers = g["workers"] or len(os.sched_getaffinity(0))
+    check_engine(g["engine"], workers=workers, address=g["address"])
+    node = NodeType(g["node_cores"], parse_memory_mb(g["node_memory"], "--node-memory"), g["node_price"])
+    if node.price_per_hour < 0:
+        raise InputError("must not be negative", option="--node-price")
     config = opt.plan_config(
         slo=g["slo"] or "1", percentile=g["percentile"], interval=g["interval"], cold_start=g["cold_start"],
         resize_delay=g["resize_delay"], max_replicas=g["max_replicas"], node_cores=g["node_cores"], cores=g["cores"],
@@ -148,10 +153,6 @@ def _setup(given: dict[str, Any]) -> dict[str, Any]:
     )
     if fleet.synthetic:
         output.err_console.print(f"note: {fleet.source}; every output says synthetic")
-    node = NodeType(g["node_cores"], parse_memory_mb(g["node_memory"], "--node-memory"), g["node_price"])
-    if node.price_per_hour < 0:
-        raise InputError("must not be negative", option="--node-price")
-    workers = g["workers"] or len(os.sched_getaffinity(0))
     settings = RunSettings(g["out_dir"], g["shard_size"], resume=g["resume"], overwrite=g["overwrite"])
     return {"fleet": fleet, "node": node, "settings": settings, "engine": make_engine(g["engine"], workers=workers, address=g["address"])}
 

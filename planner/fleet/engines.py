@@ -134,12 +134,17 @@ def import_ray() -> Any:
     return ray
 
 
+def check_engine(name: str, *, workers: int, address: str | None = None) -> None:
+    """Refuse engine options that do not go together, before any work starts."""
+    if name not in ENGINES:
+        raise FleetError(f"unknown engine {name!r}; use one of {', '.join(ENGINES)}", option="--engine")
+    if name == "local" and address is not None:
+        raise FleetError("--address is for --engine ray", option="--address")
+    if workers < 1:
+        raise FleetError(f"must be at least 1, got {workers}", option="--workers")
+
+
 def make_engine(name: str, *, workers: int, address: str | None = None) -> Engine:
-    """The engine a command line asked for."""
-    if name == "local":
-        if address is not None:
-            raise FleetError("--address is for --engine ray", option="--address")
-        return LocalEngine(workers)
-    if name == "ray":
-        return RayEngine(address, num_cpus=workers)
-    raise FleetError(f"unknown engine {name!r}; use one of {', '.join(ENGINES)}", option="--engine")
+    """The engine a command line asked for (a local Ray of `workers` CPUs when no address)."""
+    check_engine(name, workers=workers, address=address)
+    return LocalEngine(workers) if name == "local" else RayEngine(address, num_cpus=workers)
