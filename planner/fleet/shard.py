@@ -32,7 +32,6 @@ import pyarrow.parquet as pq
 from themis.common import SCHEMA_VERSION
 from themis.planner.fleet.models import ServiceModels
 from themis.planner.model.config import PlanConfig
-from themis.planner.model.cost import cost
 from themis.planner.optimise.plan import PlanResult, interval_solver, plan
 from themis.planner.optimise.solver import IntervalSolver
 from themis.planner.traffic.trace import Trace
@@ -100,38 +99,63 @@ class ShardOutput:
 def plan_shard(task: ShardTask) -> ShardOutput:
     """Plan every service of the shard; the rows in service order, as Parquet bytes."""
     solvers: dict[tuple, IntervalSolver] = {}
-    columns: dict[str, list] = {name: [] for name in PLAN_SCHEMA.names}
+    parts: list[dict[str, np.ndarray]] = []
     for job in task.services:
         models = task.models[job.models_key]
         key = (job.models_key, _config_key(job.config))
         if key not in solvers:
             solvers[key] = interval_solver(models.stages, job.config)
         result = plan(job.trace, models.stages, job.config, job.policy, solver=solvers[key])
-        append_rows(columns, job, models, result)
+        parts.append(service_rows(job, models, result))
+    columns = {name: np.concatenate([part[name] for part in parts]) if parts else [] for name in PLAN_SCHEMA.names}
     table = pa.table(columns, schema=PLAN_SCHEMA)
     return ShardOutput(task.index, {PLANS: encode(table, PLAN_KIND, task.fingerprint)}, len(task.services))
 
 
-def append_rows(columns: dict[str, list], job: ServiceJob, models: ServiceModels, result: PlanResult) -> None:
-    """The rows of one service's plan (`PLAN_SCHEMA`) appended to `columns`."""
+def service_rows(job: ServiceJob, models: ServiceModels, result: PlanResult) -> dict[str, np.ndarray]:
+    """The rows of one service's plan (`PLAN_SCHEMA` columns), one per (interval, stage, group)."""
     schedule = result.schedule
+    records = [
+        (i, step.t_start_s, step.duration_s, step.forecast_rps, j, g, alloc.device, group.replicas, group.cores, alloc.batch,
+         alloc.est_latency_ms)
+        for i, step in enumerate(schedule.steps)
+        for j, alloc in enumerate(step.stages)
+        for g, group in enumerate(alloc.groups)
+    ]
+    interval, t_start, duration, forecast, stage, group, device, replicas, cores, batch, latency = (
+        list(column) for column in zip(*records)
+    ) if records else ([] for _ in range(11))
+    replicas_a, cores_a = np.asarray(replicas, dtype=np.int64), np.asarray(cores, dtype=np.int64)
+    total_cores = replicas_a * cores_a
+    memory: dict[tuple[int, str, int], int] = {}
+    for key in zip(stage, device, batch):
+        if key not in memory:
+            memory[key] = int(np.ceil(job.memory_mb)) if job.memory_mb is not None else models.pod_memory_mb(*key)
+    prices = schedule.prices
+    unit_price = {d: prices.unit_price_per_hour(d) or 0.0 for d in set(device)}
     violated = np.zeros(len(schedule.steps), dtype=bool)
     violated[list(result.estimated_violation_steps)] = True
-    prices = schedule.prices
-    add = [columns[name].append for name in PLAN_SCHEMA.names]
-    for i, step in enumerate(schedule.steps):
-        duration = step.duration_s
-        for j, (stage, alloc) in enumerate(zip(schedule.stages, step.stages)):
-            memory = job.memory_mb if job.memory_mb is not None else models.pod_memory_mb(j, alloc.device, alloc.batch)
-            for g, group in enumerate(alloc.groups):
-                row = (
-                    job.name, i, step.t_start_s, stage.name, g, alloc.device, group.replicas, group.cores,
-                    group.total_cores, int(np.ceil(memory)), alloc.batch,
-                    cost({alloc.device: group.total_cores * duration}, prices), alloc.est_latency_ms,
-                    bool(violated[i]), step.forecast_rps, result.feasible,
-                )
-                for append, value in zip(add, row):
-                    append(value)
+    n = len(records)
+    interval_a = np.asarray(interval, dtype=np.int64)
+    return {
+        "service": np.full(n, job.name, dtype=object),
+        "interval": interval_a,
+        "t_start_s": np.asarray(t_start, dtype=float),
+        "stage": np.array([schedule.stages[j].name for j in stage], dtype=object),
+        "group": np.asarray(group, dtype=np.int64),
+        "device": np.asarray(device, dtype=object),
+        "replicas": replicas_a,
+        "cores_per_replica": cores_a,
+        "cores": total_cores,
+        "memory_mb": np.array([memory[k] for k in zip(stage, device, batch)], dtype=np.int64),
+        "batch": np.asarray(batch, dtype=np.int64),
+        # the one pricing rule (`model.cost.cost`), applied per row: unit-seconds / 3600 x unit price
+        "cost": total_cores * np.asarray(duration, dtype=float) / 3600.0 * np.array([unit_price[d] for d in device], dtype=float),
+        "est_latency_ms": np.asarray(latency, dtype=float),
+        "est_violation": violated[interval_a] if n else np.zeros(0, dtype=bool),
+        "forecast_rps": np.asarray(forecast, dtype=float),
+        "feasible": np.full(n, result.feasible, dtype=bool),
+    }
 
 
 def encode(table: pa.Table, kind: str, fingerprint: str) -> bytes:

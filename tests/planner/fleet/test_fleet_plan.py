@@ -20,7 +20,7 @@ from themis.planner.fleet.errors import FleetError
 from themis.planner.fleet.models import ModelLibrary
 from themis.planner.fleet.plan import FleetPlanResult, plan_fleet
 from themis.planner.fleet.run import RunSettings
-from themis.planner.fleet.shard import PLAN_SCHEMA, PLANS, ServiceJob, append_rows
+from themis.planner.fleet.shard import PLAN_SCHEMA, PLANS, ServiceJob, service_rows
 from themis.planner.fleet.traffic import TrafficLoader
 from themis.planner.optimise.plan import plan
 
@@ -35,10 +35,9 @@ def test_a_service_planned_in_the_fleet_is_byte_identical_to_themis_plan(planned
     for service in small_fleet.services[:3:2]:  # the first and third busiest, in different shards
         models = library.models(service.stages)
         alone = plan(loader.trace(service.traffic), models.stages, service.config, service.policy)  # no shared solver
-        columns: dict[str, list] = {name: [] for name in PLAN_SCHEMA.names}
-        append_rows(columns, ServiceJob(service.name, loader.trace(service.traffic), models.key, service.config, "themis"), models, alone)
+        job = ServiceJob(service.name, loader.trace(service.traffic), models.key, service.config, "themis")
         mine = fleet_rows.filter(pa.compute.equal(fleet_rows["service"], service.name))
-        assert mine.equals(pa.table(columns, schema=PLAN_SCHEMA))
+        assert mine.equals(pa.table(service_rows(job, models, alone), schema=PLAN_SCHEMA))
         # and `themis plan` on the command line says the same, step by step
         done = cli_runner.invoke(app, ["plan", "--trace", str(bundled_trace("azure_functions_2019")), "--function", service.name,
                                        "--scale", "3", "--profile", str(PROFILES / "resnet18_cpu.parquet"), "--slo", "300ms", "--json"])
