@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 SHOWN_SERVICES = 10
+DAY_S = 86_400.0
 
 
 def _label(synthetic: bool) -> str:
@@ -19,12 +20,12 @@ def _rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2%}"
 
 
-def nodes_by_hour(totals: Any, interval_s: float) -> list[tuple[int, int, int, int, float]]:
-    """(hour, most nodes, most pods, most cores, cost) per hour of the fleet's totals."""
-    hour = (totals["t_start_s"].to_numpy() // 3600).astype(int)
+def nodes_by_period(totals: Any, period_s: float) -> list[tuple[int, int, int, int, float]]:
+    """(period, most nodes, most pods, most cores, cost) per period (an hour, a day) of the totals."""
+    period = (totals["t_start_s"].to_numpy() // period_s).astype(int)
     rows = []
-    for h in np.unique(hour):
-        part = totals[hour == h]
+    for h in np.unique(period):
+        part = totals[period == h]
         rows.append((int(h), int(part["nodes"].max()), int(part["pods"].max()), int(part["cores"].max()), float(part["cost"].sum())))
     return rows
 
@@ -41,10 +42,12 @@ def show_fleet_plan(result: Any, console: Console) -> None:
                     f"{totals['services_at_risk']:,}", f"{totals['infeasible_services']:,}")
     console.print(summary)
     node = data["node"]
-    hours = Table(title=f"nodes per hour ({node['cores']}-core, {node['memory_mb']:,.0f} MB nodes, first-fit decreasing)")
-    for column in ("hour", "nodes (max)", "pods (max)", "cores (max)", "cost"):
+    span_s = float(result.totals["t_start_s"].max() + result.interval_s) if len(result.totals) else 0.0
+    unit, period_s = ("hour", 3600.0) if span_s <= 2 * DAY_S else ("day", DAY_S)
+    hours = Table(title=f"nodes per {unit} ({node['cores']}-core, {node['memory_mb']:,.0f} MB nodes, first-fit decreasing)")
+    for column in (unit, "nodes (max)", "pods (max)", "cores (max)", "cost"):
         hours.add_column(column, justify="right")
-    for hour, nodes, pods, cores, cost in nodes_by_hour(result.totals, result.interval_s):
+    for hour, nodes, pods, cores, cost in nodes_by_period(result.totals, period_s):
         hours.add_row(str(hour), f"{nodes:,}", f"{pods:,}", f"{cores:,}", f"{cost:,.2f}")
     console.print(hours)
     worst = Table(title="services most at risk (intervals over the SLO estimate)")
