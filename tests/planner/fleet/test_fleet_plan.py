@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from support.fleet_support import NODE, PROFILES, cheap_fleet, shard_bytes
+from support.fleet_support import NODE, PROFILES, RESNET18, cheap_fleet, shard_bytes
 from support.packing_reference import first_fit_decreasing_one_by_one
 
 from themis.cli.app import app
@@ -20,8 +20,10 @@ from themis.planner.fleet.errors import FleetError
 from themis.planner.fleet.models import ModelLibrary
 from themis.planner.fleet.plan import FleetPlanResult, plan_fleet
 from themis.planner.fleet.run import RunSettings
-from themis.planner.fleet.shard import PLAN_SCHEMA, PLANS, ServiceJob, service_rows
-from themis.planner.fleet.traffic import TrafficLoader
+from themis.planner.fleet.shard import PLAN_SCHEMA, PLANS, PlannedRows, ServiceJob, service_rows
+from themis.planner.fleet.spec import per_function_fleet
+from themis.planner.fleet.traffic import TrafficLoader, read_functions
+from themis.planner.model.config import PlanConfig
 from themis.planner.optimise.plan import plan
 
 
@@ -100,3 +102,24 @@ def test_a_pool_of_two_processes_writes_the_same_bytes_as_one_process(tmp_path) 
     plan_fleet(fleet, NODE, RunSettings(tmp_path / "two", shard_size=1), LocalEngine(2))
     assert shard_bytes(tmp_path / "one") == shard_bytes(tmp_path / "two")
     assert (tmp_path / "one" / "totals.parquet").read_bytes() == (tmp_path / "two" / "totals.parquet").read_bytes()
+
+
+def test_services_with_the_same_traffic_reuse_one_plan_and_get_the_rows_planning_alone_gives(tmp_path) -> None:
+    table = read_functions([bundled_trace("azure_functions_2019")])
+    seen: dict[bytes, int] = {}
+    twins = next((seen[c.tobytes()], i) for i, c in enumerate(table.counts) if c.any() and seen.setdefault(c.tobytes(), i) != i)
+    fleet = per_function_fleet(table.paths, [table.names[r] for r in twins], twins, RESNET18, PlanConfig(slo_ms=300.0))
+    plan_fleet(fleet, NODE, RunSettings(tmp_path / "out", shard_size=2), LocalEngine(1))
+    rows = pd.read_parquet(tmp_path / "out" / PLANS)
+    first, second = (rows[rows["service"] == s.name].drop(columns="service").reset_index(drop=True) for s in fleet.services)
+    pd.testing.assert_frame_equal(first, second)
+    loader, models = TrafficLoader(), ModelLibrary().models(RESNET18)
+    service = fleet.services[1]
+    alone = plan(loader.trace(service.traffic), models.stages, service.config, "themis")
+    job = ServiceJob(service.name, loader.trace(service.traffic), models.key, service.config, "themis")
+    pd.testing.assert_frame_equal(rows[rows["service"] == service.name].reset_index(drop=True),
+                                  pa.table(service_rows(job, models, alone), schema=PLAN_SCHEMA).to_pandas())
+    bounded = PlannedRows(max_rows=3)
+    for key in "abc":
+        bounded.put((key,), {"interval": np.arange(2)})
+    assert bounded.get(("a",)) is None and bounded.get(("c",)) is not None and bounded.rows == 2
