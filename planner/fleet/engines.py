@@ -51,6 +51,8 @@ class LocalEngine:
         if workers < 1:
             raise FleetError(f"must be at least 1, got {workers}", option="--workers")
         self.workers = workers
+        self.restarts = 0
+        """Times the pool was rebuilt because a worker died."""
 
     def run(self, function: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
         if self.workers == 1:
@@ -77,6 +79,7 @@ class LocalEngine:
                             running.pop(future)
                             yield result
                 except BrokenProcessPool:
+                    self.restarts += 1
                     for task in running.values():
                         retries[id(task)] = retries.get(id(task), 0) + 1
                         if retries[id(task)] > MAX_RETRIES:

@@ -4,6 +4,9 @@ counts are recounts of the per-service table, shards resume, engines agree byte 
 from __future__ import annotations
 
 import json
+import os
+import signal
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -123,3 +126,33 @@ def test_services_with_the_same_traffic_reuse_one_plan_and_get_the_rows_planning
     for key in "abc":
         bounded.put((key,), {"interval": np.arange(2)})
     assert bounded.get(("a",)) is None and bounded.get(("c",)) is not None and bounded.rows == 2
+
+
+def _pool_workers() -> list[int]:
+    """Pids of this process's spawned pool workers (not multiprocessing's resource tracker)."""
+    me, pids = str(os.getpid()), []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status, command = (entry / "status").read_text(), (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            parent = any(line.split()[1:] == [me] for line in status.splitlines() if line.startswith("PPid:"))
+            if parent and b"spawn_main" in command:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_a_local_worker_killed_mid_shard_is_replaced_and_the_tables_are_unchanged(planned_fleet, small_fleet, tmp_path) -> None:
+    killed: list[int] = []
+
+    def kill_a_worker(done: int, total: int) -> None:
+        if done and not killed:  # one shard is back; the workers are busy with the next ones
+            pid = _pool_workers()[0]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    engine = LocalEngine(2)
+    result = plan_fleet(small_fleet, NODE, RunSettings(tmp_path / "out", shard_size=2), engine, progress=kill_a_worker)
+    assert killed and engine.restarts == 1 and result.shards_planned == 3
+    assert shard_bytes(tmp_path / "out") == shard_bytes(planned_fleet.out_dir)
