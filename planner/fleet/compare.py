@@ -34,7 +34,7 @@ from themis.planner.fleet.engines import Engine
 from themis.planner.fleet.errors import FleetError
 from themis.planner.fleet.models import ServiceModels
 from themis.planner.fleet.packing import NodeType, PodShape, first_fit_decreasing
-from themis.planner.fleet.plan import WORST_SERVICES, write_frame
+from themis.planner.fleet.plan import WORST_SERVICES, json_value, write_frame
 from themis.planner.fleet.run import Progress, RunSettings, run_sharded
 from themis.planner.fleet.shard import ShardOutput, ShardTask, encode
 from themis.planner.gates.compare import compare
@@ -153,8 +153,7 @@ class FleetComparison:
             "source": self.source,
             "engine": self.engine,
             "interval_s": self.interval_s,
-            "node": {"cores": self.node.cores, "memory_mb": self.node.memory_mb, "price_per_hour": self.node.price_per_hour,
-                     "packing": "first-fit decreasing (cores, then memory)"},
+            "node": self.node.to_dict(),
             "policies": {p: self.policy_summary(p) for p in self.policies},
             "files": {"outcomes": str(self.out_dir / OUTCOMES), "nodes": str(self.out_dir / "nodes.parquet")},
         }
@@ -187,7 +186,7 @@ def compare_fleet(
     write_frame(settings.out_dir / "nodes.parquet", nodes, "fleet_nodes", metadata)
     result = FleetComparison(settings.out_dir, fleet.source, fleet.synthetic, engine.name, node, fleet.interval_s, list(ordered),
                              outcomes, nodes)
-    write_text_atomic(settings.out_dir / "comparison.json", json.dumps(result.to_dict(), indent=2, default=_plain) + "\n")
+    write_text_atomic(settings.out_dir / "comparison.json", json.dumps(result.to_dict(), indent=2, default=json_value) + "\n")
     return result
 
 
@@ -220,7 +219,3 @@ def _nodes(paths: Sequence[Path], policies: Sequence[str], node: NodeType, inter
 
 def _quantile(values: np.ndarray, q: float) -> float | None:
     return float(np.quantile(values, q)) if values.size else None
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else str(value)

@@ -22,6 +22,7 @@ import numpy as np
 
 from themis.planner.fleet.errors import FleetError
 
+HEURISTIC = "first-fit decreasing (cores, then memory)"
 PodShape = tuple[int, int]
 """(cores, memory MB) of one pod; memory 0 means none was given or measured."""
 
@@ -33,6 +34,9 @@ class NodeType:
     cores: int
     memory_mb: float
     price_per_hour: float = 0.0
+
+    def to_dict(self) -> dict[str, float | str]:
+        return {"cores": self.cores, "memory_mb": self.memory_mb, "price_per_hour": self.price_per_hour, "packing": HEURISTIC}
 
     def check(self, shape: PodShape) -> None:
         cores, memory = shape

@@ -80,8 +80,7 @@ class FleetPlanResult:
             "engine": self.engine,
             "policies": self.policies,
             "interval_s": self.interval_s,
-            "node": {"cores": self.node.cores, "memory_mb": self.node.memory_mb, "price_per_hour": self.node.price_per_hour,
-                     "packing": "first-fit decreasing (cores, then memory)"},
+            "node": self.node.to_dict(),
             "shards": {"total": self.shards, "planned": self.shards_planned, "kept": self.shards_kept},
             "totals": self.summary(),
             "worst_services": self.worst_services().to_dict(orient="records"),
@@ -106,7 +105,7 @@ def plan_fleet(fleet: FleetSpec, node: NodeType, settings: RunSettings, engine: 
     policies = sorted({s.policy for s in fleet.services})
     result = FleetPlanResult(out, fleet.source, fleet.synthetic, engine.name, node, fleet.interval_s, run.shards, run.planned,
                              run.kept, totals, services, policies)
-    write_text_atomic(out / "fleet.json", json.dumps(result.to_dict(), indent=2, default=_plain) + "\n")
+    write_text_atomic(out / "fleet.json", json.dumps(result.to_dict(), indent=2, default=json_value) + "\n")
     return result
 
 
@@ -121,5 +120,6 @@ def write_frame(path: Path, frame: pd.DataFrame, kind: str, metadata: dict[str, 
     write_atomic(path, lambda tmp: pq.write_table(table.replace_schema_metadata(meta), tmp))
 
 
-def _plain(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """numpy scalars (and anything else) in a result as plain JSON values."""
     return value.item() if hasattr(value, "item") else str(value)
