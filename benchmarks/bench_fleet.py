@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 from _results import markdown_table, record
 
+from themis.planner.fleet.spec import FleetSpec
+
 PROFILES = Path(__file__).resolve().parents[1] / "tests" / "data" / "profiles"
 SHARD_SIZE = 100
 PROJECTION = {"functions": 46_000, "days": 14, "nodes": 100, "cores_per_node": 16}
@@ -42,7 +44,8 @@ def load() -> str:
     return f"{one:.1f}/{five:.1f}"
 
 
-def fleet(services: int, forecast: str):  # noqa: ANN201 - themis imported lazily (children too)
+def fleet(services: int, forecast: str) -> FleetSpec:
+    """The generated fleet of the benchmark."""
     from themis.data import bundled_trace
     from themis.planner.fleet.sources import fleet_from_options
     from themis.planner.model.config import PlanConfig

@@ -129,7 +129,7 @@ class FleetComparison:
         worst = rows.sort_values(["violation_rate", "violations", "service"], ascending=[False, False, True]).head(WORST_SERVICES)
         hours = self.interval_s / 3600.0
         return {
-            "services": int(len(rows)),
+            "services": len(rows),
             "requests": requests,
             "violations": violations,
             "violation_rate": violations / requests if requests else 0.0,

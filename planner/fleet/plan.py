@@ -52,8 +52,8 @@ class FleetPlanResult:
         t = self.totals
         at_risk = self.services[self.services["est_violation_intervals"] > 0]
         return {
-            "services": int(len(self.services)),
-            "intervals": int(len(t)),
+            "services": len(self.services),
+            "intervals": len(t),
             "core_hours": float(t["cores"].sum() * hours),
             "gpu_hours": float(t["gpus"].sum() * hours),
             "cost": float(t["cost"].sum()),
@@ -62,7 +62,7 @@ class FleetPlanResult:
             "peak_nodes": int(t["nodes"].max()) if len(t) else 0,
             "peak_pods": int(t["pods"].max()) if len(t) else 0,
             "peak_cores": int(t["cores"].max()) if len(t) else 0,
-            "services_at_risk": int(len(at_risk)),
+            "services_at_risk": len(at_risk),
             "infeasible_services": int((~self.services["feasible"].astype(bool)).sum()),
         }
 

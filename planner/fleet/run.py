@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 
 from themis.common import SCHEMA_VERSION
 from themis.common.atomic import write_atomic, write_text_atomic
-from themis.planner.fleet.errors import FleetError
 from themis.planner.fleet.engines import Engine
+from themis.planner.fleet.errors import FleetError
 from themis.planner.fleet.models import ModelLibrary, ServiceModels
 from themis.planner.fleet.shard import ServiceJob, ShardOutput, ShardTask, shard_ranges
 from themis.planner.fleet.spec import FleetSpec, ServiceSpec

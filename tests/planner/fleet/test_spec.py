@@ -110,7 +110,7 @@ def test_top_and_min_requests_keep_the_busiest_functions_in_file_order(top, min_
 
 def test_the_generator_is_seeded_and_every_service_is_a_different_real_trace() -> None:
     table = bundled_functions()
-    make = lambda seed: synthetic_fleet(50, seed, table.paths, len(table.names), 1440, None, PlanConfig(slo_ms=300.0))  # noqa: E731
+    make = lambda seed: synthetic_fleet(50, seed, table.paths, len(table.names), 1440, None, PlanConfig(slo_ms=300.0))
     first, again, other = make(7), make(7), make(8)
     assert first.synthetic and "synthetic" in first.source
     assert [s.traffic for s in first.services] == [s.traffic for s in again.services]
