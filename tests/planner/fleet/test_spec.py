@@ -15,10 +15,12 @@ from support.fleet_support import PROFILES
 
 from themis.data import bundled_trace
 from themis.planner.fleet.errors import FleetError
+from themis.planner.fleet.models import ModelLibrary
 from themis.planner.fleet.spec import FileTraffic, load_fleet
 from themis.planner.fleet.synthetic import synthetic_fleet
 from themis.planner.fleet.traffic import FunctionTable, TrafficLoader, read_functions, select_rows
 from themis.planner.model.config import PlanConfig
+from themis.profiler.table import read_profile
 
 BASE = {"slo_ms": None}
 
@@ -122,3 +124,19 @@ def test_the_generator_is_seeded_and_every_service_is_a_different_real_trace() -
     source = first.services[0].traffic
     original = np.roll(table.counts[source.row], source.shift_intervals) * source.scale
     assert abs(traces[0].sum() - original.sum()) <= 5 * np.sqrt(original.sum()) + 5  # Poisson around the shifted, scaled function
+
+
+def test_a_pipeline_service_gets_every_stage_and_each_stage_its_pods_memory(tmp_path) -> None:
+    pipeline = Path(__file__).resolve().parents[3] / "examples" / "pipeline.yaml"
+    path = write(tmp_path, f"""
+        services:
+          - {{name: two-stage, trace: {bundled_trace("azure_functions_2019")}, pipeline: {pipeline}, slo_ms: 400}}
+    """)
+    service = load_fleet(path, BASE).services[0]
+    models = ModelLibrary().models(service.stages)
+    assert [stage.name for stage, _ in models.stages] == ["screen", "classify"]
+    for j, name in enumerate(["small_cnn", "resnet18"]):
+        cells = read_profile(PROFILES / f"{name}_cpu.parquet")
+        for batch in (1, 8, 32):
+            measured = cells.loc[cells["batch_size"] <= batch, "peak_memory_mb"].max()
+            assert models.pod_memory_mb(j, "cpu", batch) == int(np.ceil(measured))
