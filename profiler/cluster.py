@@ -26,6 +26,7 @@ Ray is optional and imported here only, when this engine is asked for.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import platform
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -104,7 +105,7 @@ def profile_cluster(request: ProfileRequest, device: str, *, cores_given: bool, 
     kept = read_profile(request.out) if request.out.exists() and request.resume else None
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     try:
         classes = node_classes(ray.nodes())
         done = set(kept["device_id"]) if kept is not None else set()

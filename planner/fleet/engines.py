@@ -16,6 +16,7 @@ in the planner reads the host.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -99,7 +100,8 @@ class RayEngine:
         self.ray = import_ray()
         self.started = False
         if not self.ray.is_initialized():
-            options: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False}
+            options: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False,
+                                       "logging_level": logging.ERROR}  # Ray's start-up lines would mix into the CLI's stderr
             if address is None and num_cpus is not None:
                 options["num_cpus"] = num_cpus
             self.ray.init(**options)

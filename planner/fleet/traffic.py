@@ -30,14 +30,15 @@ class FunctionTable:
     names: tuple[str, ...]
     """A service name per row: the function's hash (with its app's where one hash repeats)."""
     counts: np.ndarray
-    """(functions, minutes) int64."""
+    """(functions, minutes): int32 where every count fits (half the memory of 46,000 functions
+    x 14 days), int64 otherwise."""
 
     @property
     def totals(self) -> np.ndarray:
-        return self.counts.sum(axis=1)
+        return self.counts.sum(axis=1, dtype=np.int64)
 
     def trace(self, row: int) -> Trace:
-        return Trace(self.names[row], "azure_functions_2019", None, MINUTE_S, self.counts[row].copy())
+        return Trace(self.names[row], "azure_functions_2019", None, MINUTE_S, self.counts[row].astype(np.int64))
 
 
 def read_functions(paths: Sequence[str | Path]) -> FunctionTable:
@@ -51,7 +52,10 @@ def read_functions(paths: Sequence[str | Path]) -> FunctionTable:
     apps = table.index.get_level_values("HashApp").astype(str)
     repeated = set(functions[functions.duplicated()])
     names = tuple(f"{f}@{a[:12]}" if f in repeated else f for f, a in zip(functions, apps))
-    return FunctionTable(tuple(str(p) for p in files), names, table.to_numpy(dtype=np.int64))
+    counts = table.to_numpy(dtype=np.int64)
+    if counts.size and counts.max() <= np.iinfo(np.int32).max:
+        counts = counts.astype(np.int32)
+    return FunctionTable(tuple(str(p) for p in files), names, counts)
 
 
 def select_rows(table: FunctionTable, top: int | None = None, min_requests: int = 0) -> np.ndarray:
