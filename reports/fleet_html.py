@@ -61,9 +61,9 @@ def render_fleet_report(path: str | Path, *, plan: Any = None, comparison: Any =
     series, interval_s = capacity_series(plan, comparison)
     duration = float(series["t_start_s"].max() + interval_s) if len(series) else interval_s
     axis = time_axis(None, duration)
-    banner = (f'<p class="synthetic">Synthetic fleet: {html.escape(source.source)}. Generated for benchmarks, not a real '
-              "fleet.</p>") if source.synthetic else ""
-    sections = [banner]
+    banner = (f'<p class="synthetic">SYNTHETIC fleet, generated for benchmarks: not a real fleet ({html.escape(source.source)}).'
+              "</p>") if source.synthetic else ""
+    sections = []
     figure = capacity_figure(bucketed(series, interval_s, INTERACTIVE_POINTS), axis, interval_s)
     hint = ('<p class="hint">Drag across a stretch to zoom both rows; double-click to zoom out. Each line is the largest '
             "value per bucket. Nodes: the planned pods packed onto the node type by first-fit decreasing.</p>")

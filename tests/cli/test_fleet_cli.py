@@ -46,7 +46,7 @@ def test_a_synthetic_fleet_says_so_everywhere_and_gets_a_report(cli_runner, tmp_
     assert json.loads((tmp_path / "out" / "fleet.json").read_text())["synthetic"] is True
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["synthetic"] is True
     page = html.read_text()
-    assert "Synthetic fleet" in page and "(synthetic fleet)" in page and "Plotly.newPlot" in page
+    assert "SYNTHETIC fleet, generated for benchmarks" in page and "(synthetic fleet)" in page and "Plotly.newPlot" in page
     assert (tmp_path / "fleet_capacity.png").stat().st_size > 10_000
 
 
