@@ -71,11 +71,11 @@ def run_sharded(
     """Run `task_function` over the fleet's shards on `engine`; every shard writes one file per table."""
     if settings.shard_size < 1:
         raise FleetError(f"must be at least 1, got {settings.shard_size}", option="--shard-size")
-    fleet.interval_s  # noqa: B018 - one interval for the whole fleet, checked before any work
+    interval_s = fleet.interval_s  # one interval for the whole fleet, checked before any work
     library = ModelLibrary()
     ranges = shard_ranges(len(fleet.services), settings.shard_size)
     fingerprint = fleet_fingerprint(kind, fleet, library, settings.shard_size, policies, seed)
-    _prepare(settings, kind, fingerprint, tables, len(ranges), fleet)
+    _prepare(settings, kind, fingerprint, tables, len(ranges), fleet, interval_s)
     paths = {t: [settings.out_dir / t / f"shard-{i:05d}.parquet" for i in range(len(ranges))] for t in tables}
     todo = [i for i in range(len(ranges)) if not all(_is_shard_of(paths[t][i], fingerprint) for t in tables)]
     pending = set(todo)
@@ -136,7 +136,9 @@ def fleet_fingerprint(
     return digest.hexdigest()[:24]
 
 
-def _prepare(settings: RunSettings, kind: str, fingerprint: str, tables: Sequence[str], shards: int, fleet: FleetSpec) -> None:
+def _prepare(
+    settings: RunSettings, kind: str, fingerprint: str, tables: Sequence[str], shards: int, fleet: FleetSpec, interval_s: float
+) -> None:
     """Make the output directory ready: refuse to mix fleets, clear on --overwrite, write the manifest."""
     out = settings.out_dir
     manifest_path = out / MANIFEST
@@ -159,6 +161,7 @@ def _prepare(settings: RunSettings, kind: str, fingerprint: str, tables: Sequenc
     manifest = {
         "schema_version": SCHEMA_VERSION, "kind": f"{kind}_manifest", "fingerprint": fingerprint, "source": fleet.source,
         "synthetic": fleet.synthetic, "services": len(fleet.services), "shards": shards, "tables": list(tables),
+        "interval_s": interval_s,
     }
     write_text_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")
 
