@@ -20,6 +20,8 @@ import pandas as pd
 from themis.common import __version__
 from themis.common.atomic import write_atomic, write_text_atomic
 from themis.common.errors import InputError
+from themis.planner.fleet.compare import FleetComparison
+from themis.planner.fleet.plan import FleetPlanResult
 from themis.reports.interactive_plots import timeline_html
 from themis.reports.timeline import INTERACTIVE_POINTS, STATIC_POINTS, TimeAxis, bucket_s, time_axis
 
@@ -36,7 +38,7 @@ td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }"""
 
 
-def capacity_series(plan: Any = None, comparison: Any = None) -> tuple[pd.DataFrame, float]:
+def capacity_series(plan: FleetPlanResult | None = None, comparison: FleetComparison | None = None) -> tuple[pd.DataFrame, float]:
     """Per policy and interval: t_start_s, cores, nodes (the plan's policy is named `plan`)."""
     if comparison is not None:
         return comparison.nodes[["policy", "t_start_s", "cores", "nodes"]], comparison.interval_s
@@ -52,7 +54,7 @@ def bucketed(series: pd.DataFrame, interval_s: float, points: int) -> pd.DataFra
     return keyed.groupby(["policy", "t_start_s"], sort=False, as_index=False)[["cores", "nodes"]].max()
 
 
-def render_fleet_report(path: str | Path, *, plan: Any = None, comparison: Any = None) -> Path:
+def render_fleet_report(path: str | Path, *, plan: FleetPlanResult | None = None, comparison: FleetComparison | None = None) -> Path:
     """Write the fleet report of a `FleetPlanResult` and/or a `FleetComparison` to `path`."""
     if plan is None and comparison is None:
         raise InputError("nothing to report: give a fleet plan or a fleet comparison")

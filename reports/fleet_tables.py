@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
+
+from themis.planner.fleet.compare import FleetComparison
+from themis.planner.fleet.plan import FleetPlanResult
 
 SHOWN_SERVICES = 10
 DAY_S = 86_400.0
@@ -20,7 +22,7 @@ def _rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2%}"
 
 
-def nodes_by_period(totals: Any, period_s: float) -> list[tuple[int, int, int, int, float]]:
+def nodes_by_period(totals: pd.DataFrame, period_s: float) -> list[tuple[int, int, int, int, float]]:
     """(period, most nodes, most pods, most cores, cost) per period (an hour, a day) of the totals."""
     period = (totals["t_start_s"].to_numpy() // period_s).astype(int)
     rows = []
@@ -30,7 +32,7 @@ def nodes_by_period(totals: Any, period_s: float) -> list[tuple[int, int, int, i
     return rows
 
 
-def show_fleet_plan(result: Any, console: Console) -> None:
+def show_fleet_plan(result: FleetPlanResult, console: Console) -> None:
     """The fleet's totals, its nodes hour by hour, and the services most at risk."""
     data = result.to_dict()
     totals = data["totals"]
@@ -61,7 +63,7 @@ def show_fleet_plan(result: Any, console: Console) -> None:
     console.print(f"{shards['total']} shard(s): {shards['planned']} planned now, {shards['kept']} kept; tables in {result.out_dir}")
 
 
-def show_fleet_comparison(result: Any, console: Console) -> None:
+def show_fleet_comparison(result: FleetComparison, console: Console) -> None:
     """Per policy: the fleet's core-hours, node-hours, cost and per-service violation rates."""
     data = result.to_dict()
     table = Table(title=f"fleet comparison: {data['source']}{_label(data['synthetic'])}")

@@ -37,7 +37,9 @@ from themis.planner.fleet.packing import NodeType, PodShape, first_fit_decreasin
 from themis.planner.fleet.plan import WORST_SERVICES, json_value, write_frame
 from themis.planner.fleet.run import Progress, RunSettings, run_sharded
 from themis.planner.fleet.shard import ShardOutput, ShardTask, encode
+from themis.planner.fleet.spec import FleetSpec
 from themis.planner.gates.compare import compare
+from themis.planner.model.serving import Schedule
 from themis.planner.simulation.result import SimulationResult
 
 OUTCOMES, PODS = "outcomes", "pods"
@@ -79,7 +81,7 @@ def compare_shard(task: ShardTask) -> ShardOutput:
     return ShardOutput(task.index, files, len(task.services))
 
 
-def _planned_pods(schedule: Any) -> list[tuple[int, int, str, int, int, int]]:
+def _planned_pods(schedule: Schedule) -> list[tuple[int, int, str, int, int, int]]:
     """(interval, stage, device, cores, batch, pods) of every group a plan requests."""
     return [
         (i, j, a.device, g.cores, a.batch, g.replicas)
@@ -169,7 +171,7 @@ class FleetComparison:
 
 
 def compare_fleet(
-    fleet: Any, policies: Sequence[str], node: NodeType, settings: RunSettings, engine: Engine, *, seed: int = 0,
+    fleet: FleetSpec, policies: Sequence[str], node: NodeType, settings: RunSettings, engine: Engine, *, seed: int = 0,
     progress: Progress | None = None,
 ) -> FleetComparison:
     """Every service of `fleet` through `policies` on `engine` into `settings.out_dir`."""

@@ -66,8 +66,9 @@ def test_a_worker_killed_mid_shard_is_retried_and_the_tables_are_unchanged(local
             pids = _task_workers("plan_shard")
             if pids:
                 time.sleep(1.0)  # let it get into the shard
-                os.kill(pids[0], signal.SIGKILL)
-                killed.append(pids[0])
+                if pids[0] in _task_workers("plan_shard"):  # still on it: killed mid-shard
+                    os.kill(pids[0], signal.SIGKILL)
+                    killed.append(pids[0])
             time.sleep(0.05)
 
     killer = threading.Thread(target=kill_one_worker, daemon=True)
