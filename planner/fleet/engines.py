@@ -23,6 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, TypeVar
 
+from themis.common.errors import InputError
 from themis.planner.fleet.errors import FleetError
 
 T = TypeVar("T")
@@ -122,7 +123,14 @@ class RayEngine:
             if not running:
                 return
             done, running = ray.wait(running, num_returns=1)
-            yield ray.get(done[0])
+            try:
+                result = ray.get(done[0])
+            except ray.exceptions.RayTaskError as error:
+                cause = getattr(error, "cause", None)
+                if isinstance(cause, InputError):  # bad input found in a task: the same one line as locally
+                    raise cause from None
+                raise
+            yield result
 
     def close(self) -> None:
         if self.started:
