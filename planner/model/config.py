@@ -39,7 +39,7 @@ DEFAULT_NODE_MEMORY_MB = 65_536.0
 DEFAULT_NODE_PRICE_PER_HOUR = 0.0
 """Fleet planning: price of one node-hour (0: node-hours are reported, no node cost)."""
 DEFAULT_SHARD_SERVICES = 100
-"""Fleet planning: services per task. Planning one takes about 0.1-0.5 s, so a task runs for
+"""Fleet planning: services per task. Planning one service-day takes 0.1-1 s, so a task runs for
 tens of seconds, far above the ~10 ms under which Ray's guidance says tasks gain nothing."""
 DEFAULT_SERVICE = "median"
 SERVICE_MODES = ("median", "sampled")
