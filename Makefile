@@ -13,7 +13,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[profile,test,replay]'
+	$(BIN)/python -m pip install --quiet -e '.[profile,test,replay,ray]'
 	touch $@
 
 install: $(VENV)/.installed

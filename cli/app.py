@@ -135,6 +135,7 @@ def root(
 from themis.cli import check as _check  # noqa: E402
 from themis.cli import compare as _compare  # noqa: E402
 from themis.cli import demo as _demo  # noqa: E402
+from themis.cli import fleet as _fleet  # noqa: E402
 from themis.cli import forecast as _forecast  # noqa: E402
 from themis.cli import init as _init  # noqa: E402
 from themis.cli import models as _models  # noqa: E402
@@ -159,6 +160,7 @@ app.command("check")(_check.check)
 app.command("demo")(_demo.demo)
 app.add_typer(_trace.trace_app, name="trace")
 app.command("forecast")(_forecast.forecast)
+app.add_typer(_fleet.fleet_app, name="fleet")
 
 
 def main() -> None:

@@ -76,6 +76,8 @@ def profile(
     out: Path = typer.Option(None, "--out", help="Profile file (.parquet) [default: MODEL-profile.parquet]."),
     resume: bool = typer.Option(False, "--resume", help="Keep the cells already in --out and measure only the missing ones."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out instead of refusing."),
+    engine: str = typer.Option("local", "--engine", help="local, or ray: the same grid on every node class of a Ray cluster."),
+    address: str = typer.Option(None, "--address", help="--engine ray: the cluster to join [default: RAY_ADDRESS, else a local Ray]."),
     as_json: bool = output.JSON_OPTION,
 ) -> None:
     """Measure MODEL on each device, core count and batch size; write a Parquet profile.
@@ -88,7 +90,13 @@ def profile(
         raise BadOptionError(f"unknown dtype {dtype!r}; use one of {', '.join(models.DTYPES)}", option="--dtype")
     if budget_s <= 0 or min_samples < 1 or warmup < 0:
         raise BadOptionError("--budget-s must be > 0, --min-samples >= 1, --warmup >= 0", option="--budget-s")
+    if engine not in ("local", "ray"):
+        raise BadOptionError(f"unknown engine {engine!r}; use local or ray", option="--engine")
     spec = models.resolve_model(model, models.parse_input_shape(input_shape) if input_shape else None)
+    if engine == "ray":
+        _profile_cluster(spec, device, batch_sizes, cores, dtype, measure.Budget(budget_s=budget_s, min_samples=min_samples, warmup=warmup),
+                         out, resume, overwrite, address, as_json)
+        return
     available = len(devices.available_cpus())
     core_counts = list(parse_int_list(cores, "--cores")) if cores else devices.default_core_counts(available)
     if max(core_counts) > available:
@@ -109,6 +117,20 @@ def profile(
     except KeyboardInterrupt:
         output.err_console.print(f"interrupted: finished cells are kept in {request.out}; add --resume to carry on")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    output.render(result, as_json=as_json, out=None, show=lambda console: _show(console, result))
+
+
+def _profile_cluster(spec: models.ModelSpec, device: str, batch_sizes: str, cores: str | None, dtype: str, budget: Any, out: Path | None,
+                     resume: bool, overwrite: bool, address: str | None, as_json: bool) -> None:
+    """`--engine ray`: the grid on every node class of the cluster, merged into one profile."""
+    from themis.profiler import cluster, run
+
+    request = run.ProfileRequest(
+        model=spec, devices=[], core_counts=list(parse_int_list(cores, "--cores")) if cores else [],
+        batch_sizes=list(parse_int_list(batch_sizes, "--batch-sizes")), dtype=dtype, budget=budget,
+        out=out or Path(f"{spec.name}-profile.parquet"), resume=resume, overwrite=overwrite,
+    )
+    result = cluster.profile_cluster(request, device.strip().lower(), cores_given=bool(cores), address=address)
     output.render(result, as_json=as_json, out=None, show=lambda console: _show(console, result))
 
 

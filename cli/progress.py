@@ -40,3 +40,23 @@ def replay_progress(*, on_terminal: bool) -> Iterator[Callable[[Any], None]]:
             )
 
     yield line
+
+
+@contextmanager
+def fleet_progress(*, on_terminal: bool) -> Iterator[Callable[[int, int], None]]:
+    """A callback taking (services done, services in the fleet), called as shards finish."""
+    if on_terminal:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=output.err_console, transient=True) as bar:
+            task = bar.add_task("services planned", total=None)
+            yield lambda done, total: bar.update(task, total=total, completed=done)
+        return
+    last = [0.0]
+
+    def line(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PLAIN_EVERY_S or done == total:
+            last[0] = now
+            output.err_console.print(f"fleet: {done:,}/{total:,} services", highlight=False, soft_wrap=True)
+
+    yield line

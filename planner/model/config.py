@@ -39,6 +39,13 @@ DEFAULT_WARMUP_S = 0.0
 starts sized for the peak of [0, warm-up), or of the first interval when that is longer."""
 DEFAULT_HPA_TARGET = 0.6
 """`hpa`: target average CPU utilisation (`--hpa-target`)."""
+DEFAULT_NODE_MEMORY_MB = 65_536.0
+"""Fleet planning: memory of the node type pods are packed onto (a 16-vCPU, 64 GiB node)."""
+DEFAULT_NODE_PRICE_PER_HOUR = 0.0
+"""Fleet planning: price of one node-hour (0: node-hours are reported, no node cost)."""
+DEFAULT_SHARD_SERVICES = 100
+"""Fleet planning: services per task. Planning one service-day takes 0.1-1 s, so a task runs for
+tens of seconds, far above the ~10 ms under which Ray's guidance says tasks gain nothing."""
 DEFAULT_SERVICE = "median"
 SERVICE_MODES = ("median", "sampled")
 """How the simulator draws a batch's service time: the profile's median, or a draw from

@@ -42,6 +42,8 @@ class PlanResult:
     best_latency_ms: float | None = None
     best_config: str | None = None
     explain: dict[str, Any] | None = None
+    estimated_violation_steps: tuple[int, ...] = ()
+    """The steps counted in `schedule.estimated_violation_intervals` (fleet tables mark them)."""
 
     @property
     def exit_code(self) -> int:
@@ -76,9 +78,13 @@ def plan(
     *,
     forecast_rps: np.ndarray | None = None,
     explain: bool = False,
+    solver: IntervalSolver | None = None,
 ) -> PlanResult:
     """Plan `trace` with `policy`. `forecast_rps` overrides the rolling forecast (its
-    element t must be made from data before t; element 0 may be NaN)."""
+    element t must be made from data before t; element 0 may be NaN). `solver`, made by
+    `interval_solver(stages, config)` for these very stages and config, may be shared by
+    many plans (fleet planning): its caches are pure functions of the load level, so
+    sharing changes no result, only the time."""
     config.validate()
     if policy not in POLICIES:
         raise PlanInputError(f"unknown policy {policy!r}; use one of {', '.join(POLICIES)}", option="--policy")
@@ -90,11 +96,8 @@ def plan(
     if forecast.shape != peaks.shape:
         raise PlanInputError(f"forecast has {forecast.size} intervals, the trace {peaks.size}", option="--forecast")
     forecast = _opening(forecast, peaks, opening_intervals(config))
-    spaces = [StageSpace(stage, [models] if isinstance(models, LatencyModel) else list(models), config) for stage, models in stages]
-    for space in spaces:
-        if not space.options:
-            raise PlanInputError(f"stage {space.stage.name!r} has no priced device", option="--price")
-    solver = IntervalSolver(spaces, config)
+    solver = interval_solver(stages, config) if solver is None else solver
+    spaces = solver.spaces
     offline = rule.offline
     planning = peaks if offline else forecast * config.headroom  # offline policies know the real peaks
     solver.prepare(np.r_[planning, peaks * config.headroom])
@@ -126,9 +129,19 @@ def plan(
         surge_steps=runtime.surge_steps,
     )
     result = _verdict(schedule, solver, peaks, config, run.infeasible_steps)
+    result.estimated_violation_steps = tuple(int(i) for i in np.flatnonzero(violations))
     if explain:
         result.explain = _explain(stages, spaces, config)
     return result
+
+
+def interval_solver(stages: Sequence[StageInput], config: PlanConfig) -> IntervalSolver:
+    """The per-interval solver over every stage's candidate space."""
+    spaces = [StageSpace(stage, [models] if isinstance(models, LatencyModel) else list(models), config) for stage, models in stages]
+    for space in spaces:
+        if not space.options:
+            raise PlanInputError(f"stage {space.stage.name!r} has no priced device", option="--price")
+    return IntervalSolver(spaces, config)
 
 
 def estimated_violations(

@@ -37,18 +37,29 @@ def read_azure_functions_2019(
     Day files are put in day order by the `dNN` in their names (given order otherwise). A
     function absent from a day counts 0 there.
     """
+    paths = day_order(paths)
+    table = select_functions(read_function_table(paths), paths[0], function=function, app=app, top=top)
+    counts = table.to_numpy(dtype=np.int64).sum(axis=0)
+    return Trace(trace_name(paths, function, app, top), "azure_functions_2019", None, MINUTE_S, counts)
+
+
+def day_order(paths: Sequence[PathLike]) -> list[Path]:
+    """Day files in day order by the `dNN` in their names (given order otherwise)."""
     paths = [Path(p) for p in paths]
     if len(paths) > 1 and all(_DAY.search(p.name) for p in paths):
         paths = sorted(paths, key=lambda p: int(_DAY.findall(p.name)[-1]))
+    return paths
+
+
+def read_function_table(paths: Sequence[Path]) -> pd.DataFrame:
+    """Per-function counts over the days joined in the given order: one row per
+    (HashOwner, HashApp, HashFunction), one column per minute (fleet planning plans each row)."""
     days = [_read_functions_day(p) for p in paths]
     offset = 0
     for day in days:
         day.columns = range(offset, offset + day.shape[1])
         offset += day.shape[1]
-    table = days[0] if len(days) == 1 else pd.concat(days, axis=1).fillna(0).astype(np.int64)
-    table = select_functions(table, paths[0], function=function, app=app, top=top)
-    counts = table.to_numpy(dtype=np.int64).sum(axis=0)
-    return Trace(trace_name(paths, function, app, top), "azure_functions_2019", None, MINUTE_S, counts)
+    return days[0] if len(days) == 1 else pd.concat(days, axis=1).fillna(0).astype(np.int64)
 
 
 def _read_functions_day(path: Path) -> pd.DataFrame:

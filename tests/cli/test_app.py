@@ -60,7 +60,7 @@ def test_every_command_has_a_section_in_the_readme(name: str) -> None:
     assert any(f"`themis {name}`" in h for h in headings), f"README has no section for `themis {name}`"
 
 
-HEAVY_MODULES = ("torch", "pandas", "pyarrow", "scipy", "numba", "matplotlib", "statsmodels", "plotly", "aiohttp")
+HEAVY_MODULES = ("torch", "pandas", "pyarrow", "scipy", "numba", "matplotlib", "statsmodels", "plotly", "aiohttp", "ray")
 
 
 def test_help_imports_none_of_the_heavy_libraries() -> None:
