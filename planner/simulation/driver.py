@@ -42,8 +42,8 @@ holds what a run is given: cores per cores option, service tables, random draws,
 start, resize delay, horizon):
 
 - `replicas`, one record per replica ever started (its "slot"; slots are never reused):
-  its stage and `phase` (BOOTING -> IDLE <-> BUSY -> GONE), its cores now, a pending
-  resize (`resize_to_idx`, and `resize_token` so only the latest resize lands), the batch
+  its stage and `phase` (BOOTING -> IDLE <-> BUSY -> GONE), its cores now and the cores
+  it will have once its latest resize lands (`resize_token` tells the latest), the batch
   it is serving (a run of its stage's queue), when it last became idle (`idle_order`:
   the smallest is idle the longest), `removed`, and how far it has been charged.
 - `stages`, one record per stage: its queue (`queues[s, queue_head:queue_tail]` wait),
@@ -66,7 +66,6 @@ arrivals. Within a stage, work goes to the replica idle the longest.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -151,27 +150,24 @@ class SimulationState:
 
     def observe(self, now_s: float) -> Observation:
         """What a controller deciding at now_s sees; its window starts at the previous decision."""
+        totals = engine.observe(self._state, self._inputs, now_s)
         views = []
-        arrived = int(self._state.counters[0]["next_arrival"])
-        busy_core_s = engine.busy_core_s(self._state, self._inputs, now_s)
         for s in range(self.tables.stages):
-            stage = self._state.stages[s]
-            slots = self._live_slots(s)
-            phases = self._state.replicas["phase"][slots]
-            counts = Counter(self.tables.cores_options[i] for i in self._target_cores_idx(slots))
-            ready_core_s = stage["ready_core_s"] + stage["ready_cores"] * (now_s - stage["ready_since_s"])
+            busy_core_s, ready_core_s = totals.busy_core_s[s], totals.ready_core_s[s]
             d_ready = ready_core_s - self._last_ready_core_s[s]
-            util = (busy_core_s[s] - self._last_busy_core_s[s]) / d_ready if d_ready > 0 else float("nan")
-            self._last_busy_core_s[s], self._last_ready_core_s[s] = busy_core_s[s], ready_core_s
+            util = (busy_core_s - self._last_busy_core_s[s]) / d_ready if d_ready > 0 else float("nan")
+            self._last_busy_core_s[s], self._last_ready_core_s[s] = busy_core_s, ready_core_s
+            counts = sorted((self.tables.cores_options[j], int(n)) for j, n in enumerate(totals.replicas_by_cores[s]) if n > 0)
             views.append(
                 StageView(
-                    groups=tuple(Group(n, c) for c, n in sorted(counts.items())),
+                    groups=tuple(Group(n, cores) for cores, n in counts),
                     batch=self._batch[s],
-                    ready_replicas=int(np.count_nonzero((phases == Phase.IDLE) | (phases == Phase.BUSY))),
-                    queue_len=int(stage["queue_tail"] - stage["queue_head"]),
+                    ready_replicas=int(totals.ready_replicas[s]),
+                    queue_len=int(totals.queue_len[s]),
                     utilisation=float(util),
                 )
             )
+        arrived = int(self._state.counters[0]["next_arrival"])
         obs = Observation(now_s, now_s - self._last_decision_s, arrived - self._last_arrivals, tuple(views))
         self._last_decision_s, self._last_arrivals = now_s, arrived
         return obs
@@ -193,8 +189,11 @@ class SimulationState:
             before = len(actions)
             actions += self._match(s, target, opening=opening)
             changed.append(batch_changed or len(actions) > before)
+        if not actions:  # between events no stage has an idle replica and a queue at once
+            return changed
+        adds = (ActionKind.ADD, ActionKind.ADD_READY)
         counters = self._state.counters[0]
-        needed = int(counters["slots"]) + sum(kind in (ActionKind.ADD, ActionKind.ADD_READY) for kind, _, _ in actions)
+        needed = int(counters["slots"]) + sum(kind in adds for kind, _, _ in actions)
         if needed > self._state.replicas.size:
             self._grow_replicas(max(2 * self._state.replicas.size, needed))
         self._reserve_events(int(counters["events"]) + len(actions) + 2 * needed + 16)
@@ -204,17 +203,18 @@ class SimulationState:
     def _match(self, s: int, target: StageAllocation, *, opening: bool) -> list[tuple[int, int, int]]:
         """Actions (kind, stage or slot, cores index) turning stage s's live replicas into
         `target`, by the serving model's one rule (`themis.planner.model.transitions`)."""
-        slots = self._live_slots(s)
+        slots = self._state.live[s, : self._state.stages[s]["live"]]
         records = self._state.replicas[slots]
+        phases = records["phase"]
         replicas = [
-            ReplicaState(
-                id=int(slot),
-                cores=self.tables.cores_options[cores_idx],
-                serving=bool(record["phase"] != Phase.BOOTING),
-                ready_at=float(record["ready_at_s"]),
-                busy=bool(record["phase"] == Phase.BUSY),
+            ReplicaState(id=slot, cores=self.tables.cores_options[cores_idx], serving=serving, ready_at=ready_at_s, busy=busy)
+            for slot, cores_idx, serving, ready_at_s, busy in zip(
+                slots.tolist(),
+                records["target_cores_idx"].tolist(),
+                (phases != Phase.BOOTING).tolist(),
+                records["ready_at_s"].tolist(),
+                (phases == Phase.BUSY).tolist(),
             )
-            for slot, record, cores_idx in zip(slots, records, self._target_cores_idx(slots))
         ]
         transition = plan_transition(replicas, target.groups)
         add = ActionKind.ADD_READY if opening else ActionKind.ADD
@@ -223,15 +223,6 @@ class SimulationState:
             + [(add, s, self.tables.cores_index(c)) for c in transition.adds]
             + [(ActionKind.REMOVE, slot, 0) for slot in transition.removals]
         )
-
-    def _live_slots(self, s: int) -> np.ndarray:
-        return self._state.live[s, : self._state.stages[s]["live"]]
-
-    def _target_cores_idx(self, slots: np.ndarray) -> list[int]:
-        """Cores index each replica has, or will have once its pending resize lands."""
-        records = self._state.replicas[slots]
-        pending = (records["resize_token"] > 0) & (records["resize_to_idx"] != records["cores_idx"])
-        return np.where(pending, records["resize_to_idx"], records["cores_idx"]).tolist()
 
     def _grow_replicas(self, capacity: int) -> None:
         """Room for `capacity` replica slots, keeping those used (the engine does not bounds-check)."""

@@ -1,10 +1,10 @@
 """The compiled core of the request-level simulator: an event heap and replica tables.
 
-The Python driver (`driver.SimulationState`) calls `advance` between controller decisions
-and `apply` when a controller changes allocations; everything in between runs here, in
-numba, so a day of traffic at thousands of requests per second simulates in seconds. The
-rules are those of `driver`'s docstring (SPEC, "Serving model"), which also walks through
-the state below.
+The Python driver (`driver.SimulationState`) calls `advance` up to each controller
+decision, `observe` for what the controller sees and `apply` for what it asks; everything
+in between runs here, in numba, so a day of traffic at thousands of requests per second
+simulates in seconds. The rules are those of `driver`'s docstring (SPEC, "Serving model"),
+which also walks through the state below.
 
 The state is numpy structured arrays (one record per replica, stage and event), grouped in
 two NamedTuples: `EngineState` (what the loop changes) and `EngineInputs` (what a run is
@@ -73,8 +73,8 @@ REPLICA = np.dtype(
         ("batch_first", np.int64),  # its batch: queues[stage, batch_first : batch_first + batch_size]
         ("batch_size", np.int64),
         ("idle_order", np.int64),  # Counters.idle_seq when it last became idle: smallest = idle longest
+        ("target_cores_idx", np.int64),  # cores index it has, or will have once its latest resize lands
         ("resize_token", np.int64),  # resizes asked so far; only the latest one lands
-        ("resize_to_idx", np.int64),  # cores index the latest resize asked for
         ("busy_since_s", np.float64),  # when its current batch started
         ("charged_until_s", np.float64),  # its core-seconds are in its stage's core_s up to here
         ("ready_at_s", np.float64),  # when it serves (or served) first
@@ -357,7 +357,7 @@ def _land_resize(state, inputs, slot, token, t_s):
     if token == replica.resize_token and replica.phase != Phase.GONE and not replica.removed:
         _charge(state, inputs, slot, t_s)
         old = replica.cores_idx
-        replica.cores_idx = replica.resize_to_idx
+        replica.cores_idx = replica.target_cores_idx
         if replica.phase != Phase.BOOTING:
             _add_ready_cores(state.stages[replica.stage], t_s, inputs.cores[replica.cores_idx] - inputs.cores[old])
 
@@ -401,6 +401,7 @@ def _add_replica(state, inputs, t_s, action):
     replica = state.replicas[slot]
     replica.stage = s
     replica.cores_idx = action.cores_idx
+    replica.target_cores_idx = action.cores_idx
     replica.removed = False
     replica.resize_token = 0
     replica.charged_until_s = min(t_s, inputs.horizon_s)
@@ -439,7 +440,7 @@ def _remove_replica(state, inputs, t_s, slot):
 def _ask_resize(state, inputs, t_s, slot, cores_idx):
     replica = state.replicas[slot]
     replica.resize_token += 1
-    replica.resize_to_idx = cores_idx
+    replica.target_cores_idx = cores_idx
     _schedule(state, t_s + inputs.resize_s, EventKind.RESIZE, slot, replica.resize_token)
 
 
@@ -462,17 +463,45 @@ def apply(state, inputs, t_s, actions):
 # ----------------------------------------------------------------------------- read-outs
 
 
+class StageTotals(NamedTuple):
+    """What `observe` reads of every stage at one time (what controllers are shown)."""
+
+    busy_core_s: np.ndarray
+    """float64[stage]: cores x time spent serving so far, batches still running included."""
+    ready_core_s: np.ndarray
+    """float64[stage]: cores x time of ready (idle or busy) replicas so far."""
+    ready_replicas: np.ndarray
+    """int64[stage]: live replicas idle or busy."""
+    queue_len: np.ndarray
+    """int64[stage]: requests waiting."""
+    replicas_by_cores: np.ndarray
+    """int64[stage, cores_idx]: live replicas by the cores they have or are being resized to."""
+
+
 @numba.njit(cache=True)
-def busy_core_s(state, inputs, t_s):
-    """Per stage, busy core-seconds up to t_s, counting batches still running."""
-    total = np.empty(state.stages.size)
-    for s in range(state.stages.size):
-        total[s] = state.stages[s].busy_core_s
-    for slot in range(state.counters[0].slots):
+def observe(state, inputs, t_s):
+    """Every stage's `StageTotals` at t_s."""
+    n_stages = state.stages.size
+    busy = np.empty(n_stages)
+    ready = np.empty(n_stages)
+    ready_replicas = np.zeros(n_stages, dtype=np.int64)
+    queue_len = np.empty(n_stages, dtype=np.int64)
+    by_cores = np.zeros((n_stages, inputs.cores.size), dtype=np.int64)
+    for s in range(n_stages):
+        stage = state.stages[s]
+        busy[s] = stage.busy_core_s
+        ready[s] = stage.ready_core_s + stage.ready_cores * (t_s - stage.ready_since_s)
+        queue_len[s] = stage.queue_tail - stage.queue_head
+        for i in range(stage.live):
+            replica = state.replicas[state.live[s, i]]
+            by_cores[s, replica.target_cores_idx] += 1
+            if replica.phase == Phase.IDLE or replica.phase == Phase.BUSY:
+                ready_replicas[s] += 1
+    for slot in range(state.counters[0].slots):  # removed replicas still finishing a batch count too
         replica = state.replicas[slot]
         if replica.phase == Phase.BUSY:
-            total[replica.stage] += inputs.cores[replica.cores_idx] * (t_s - replica.busy_since_s)
-    return total
+            busy[replica.stage] += inputs.cores[replica.cores_idx] * (t_s - replica.busy_since_s)
+    return StageTotals(busy, ready, ready_replicas, queue_len, by_cores)
 
 
 @numba.njit(cache=True)
