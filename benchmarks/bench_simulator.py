@@ -7,6 +7,7 @@ on every latency. Medians of repeated runs (the machine is shared).
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -14,15 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "planner"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _results import markdown_table, record  # noqa: E402
-from simpy_reference import simulate_reference  # noqa: E402
+from support.simpy_reference import simulate_reference  # noqa: E402
 
-from themis.planner.simulation.controllers.schedule import ScheduleController  # noqa: E402
+from themis.planner.model.config import SimConfig  # noqa: E402
 from themis.planner.model.serving import Group, Schedule, Stage, StageAllocation, Step  # noqa: E402
-from themis.planner.simulation.tables import ServiceTables
-from themis.planner.model.config import SimConfig
+from themis.planner.simulation.controllers.schedule import ScheduleController  # noqa: E402
 from themis.planner.simulation.driver import simulate_tables  # noqa: E402
+from themis.planner.simulation.tables import ServiceTables  # noqa: E402
 
 REPEATS = 5
 
@@ -56,6 +58,7 @@ def median_rate(run, n: int) -> float:
 
 
 def main() -> None:
+    load_before = os.getloadavg()
     config = SimConfig(cold_start_s=30.0, resize_s=1.0, slo_ms=200.0)
     rows = []
     for n_stages in (1, 2):
@@ -75,9 +78,10 @@ def main() -> None:
         ["stages", "requests (numba)", "numba req/s (median)", "requests (SimPy)", "SimPy req/s (median)", "speed-up", "same latencies"],
         rows,
     )
+    load = " / ".join(f"{x:.2f}" for x in load_before) + " before, " + " / ".join(f"{x:.2f}" for x in os.getloadavg()) + " after"
     note = (
         f"One stage = 4-5 replicas x 1 core, batch 8, Poisson at 70 % load, 4 planned intervals; median of {REPEATS} runs "
-        "on a shared 2-core machine. Target: >= 1,000,000 requests/s for one stage."
+        f"on a shared 2-core machine (load average 1/5/15 min: {load}). Target: >= 1,000,000 requests/s for one stage."
     )
     print(table)
     print(note)

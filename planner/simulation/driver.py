@@ -1,6 +1,6 @@
 """Request-level discrete-event simulation of SPEC's serving model, compiled with numba.
 
-What is simulated (SPEC, "Serving model"; `tests/planner/simpy_reference.py` is the plain
+What is simulated (SPEC, "Serving model"; `tests/support/simpy_reference.py` is the plain
 SimPy model of the same rules and the correctness reference):
 
 - Every request visits every stage in order; each stage has one FIFO queue.
@@ -19,9 +19,10 @@ SimPy model of the same rules and the correctness reference):
   (completions, readiness, resizes) come before arrivals at the same time, in the order
   they were scheduled.
 - A controller asks for allocations (groups of replicas x cores, and a batch per stage);
-  the live replicas are matched to it (`_State._match`): when growing, running replicas
-  take the largest sizes (resized in place) and new ones boot at the rest; otherwise
-  replicas already at a wanted size stay, others are resized, surplus ones are removed.
+  the live replicas are matched to it by the serving model's one transition rule
+  (`themis.planner.model.transitions`): when growing, running replicas take the largest
+  sizes (resized in place) and new ones boot at the rest; otherwise replicas already at a
+  wanted size stay, others are resized, surplus ones are removed.
   `scale_actions` counts the (decision, stage) pairs that changed any replica or batch.
 - Latency = completion of the last stage - arrival. A request never served (no replica
   left) is dropped and counts as a violation with infinite latency.
@@ -31,8 +32,37 @@ SimPy model of the same rules and the correctness reference):
 - Utilisation (what `hpa` reads) is CPU-like: busy core-seconds / ready core-seconds of
   the stage over the window since the controller's previous decision.
 
-The event loop (`_advance`) runs in numba on plain arrays; the Python side only calls it
-between controller decisions, so closed-loop controllers see exactly the simulated state.
+How it runs. `simulate_tables` alternates two things: the compiled engine (`engine`)
+runs every event up to the next decision time (`advance`), then the controller gets an
+`Observation` and its targets become replica actions (`SimulationState.apply`). So
+closed-loop controllers see exactly the simulated state, and Python runs once per
+decision, never per request.
+
+The engine's state (`engine.EngineState`, numpy structured arrays; `engine.EngineInputs`
+holds what a run is given: cores per cores option, service tables, random draws, cold
+start, resize delay, horizon):
+
+- `replicas`, one record per replica ever started (its "slot"; slots are never reused):
+  its stage and `phase` (BOOTING -> IDLE <-> BUSY -> GONE), its cores now and the cores
+  it will have once its latest resize lands (`resize_token` tells the latest), the batch
+  it is serving (a run of its stage's queue), when it last became idle (`idle_order`:
+  the smallest is idle the longest), `removed`, and how far it has been charged.
+- `stages`, one record per stage: its queue (`queues[s, queue_head:queue_tail]` wait),
+  its batch, how many replicas are live (`live[s, :live]` are their slots), the cores of
+  its ready replicas, and running totals: busy core-seconds, ready core-seconds, the cost.
+- `queues[s]` lists the requests in the order they reached stage s (requests are never
+  removed: the head moves on); `done_s[request]` is when it left the last stage.
+- `events`, a binary heap of pending replica events ordered by (time, `seq`), `seq` being
+  the order they were scheduled in. Three kinds: BATCH_DONE (the batch's requests go to
+  the next stage or are done; the replica takes more work, or leaves if removed), READY
+  (a cold start is over), RESIZE (a resize lands, unless superseded or removed).
+  Arrivals are not on the heap: `counters.next_arrival` points into the sorted arrivals.
+- `counters`: the next arrival, the heap size, the event and idle sequence numbers, and
+  the slots used.
+
+Tie-break order at equal times: the controller's decision first (the driver advances to
+t exclusive, then applies), then replica events in the order they were scheduled, then
+arrivals. Within a stage, work goes to the replica idle the longest.
 """
 
 from __future__ import annotations
@@ -47,206 +77,178 @@ from themis.planner.model.config import DEFAULT_CORES, SimConfig
 from themis.planner.model.latency import LatencyModel
 from themis.planner.model.serving import Group, Schedule, StageAllocation
 from themis.planner.model.transitions import ReplicaState, plan_transition
+from themis.planner.simulation import engine
 from themis.planner.simulation.controllers.schedule import controller_for
-from themis.planner.simulation.engine import (
-    _BOOTING,
-    _BUSY,
-    _F_READY_AT,
-    _G_HEAP_N,
-    _G_NSLOTS,
-    _G_PTR,
-    _GONE,
-    _I_CIDX,
-    _I_PENDING,
-    _I_STATE,
-    _I_TOKEN,
-    _IDLE,
-    _S_CORE_S,
-    _S_READY_CORE_S,
-    _S_READY_LAST,
-    _SI_BATCH,
-    _SI_HEAD,
-    _SI_LIVE_N,
-    _SI_READY_CORES,
-    _SI_TAIL,
-    ACT_ADD,
-    ACT_ADD_READY,
-    ACT_REMOVE,
-    ACT_RESIZE,
-    _advance,
-    _apply,
-    _busy_core_s,
-    _charge,
-    _dispatch,
-)
+from themis.planner.simulation.engine import ACTION, COUNTERS, EVENT, REPLICA, STAGE, ActionKind, EngineInputs, EngineState, Phase
 from themis.planner.simulation.observation import Controller, Observation, StageView
 from themis.planner.simulation.result import SimulationResult
 from themis.planner.simulation.tables import QUANTILE_KNOTS, ServiceTables
 
 
-class _State:
-    """The arrays the compiled loop works on, and the per-stage targets controllers asked for."""
+class SimulationState:
+    """One simulation in progress: the engine's state, and what the controllers asked for.
+
+    The driver moves it with four calls: `advance` the clock to a decision time, `observe`
+    it for the controller, `apply` the controller's targets, and `finish` the run; the
+    results are `done_s` and `core_s_by_stage`.
+    """
 
     def __init__(self, arrivals_s: np.ndarray, tables: ServiceTables, config: SimConfig, horizon_s: float) -> None:
         n, n_stages = arrivals_s.size, tables.stages
-        self.arrivals = np.ascontiguousarray(arrivals_s, dtype=np.float64)
-        self.tables = tables
-        self.config = config
-        self.horizon_s = horizon_s
-        self.queues = np.zeros((n_stages, max(n, 1)), dtype=np.int64)
-        self.done = np.full(n, np.inf)
-        self.si = np.zeros((n_stages, 5), dtype=np.int64)
-        self.si[:, _SI_BATCH] = 1
-        self.sf = np.zeros((n_stages, 4))
-        self.g = np.zeros(5, dtype=np.int64)
-        self.cores_values = np.asarray(tables.cores_options, dtype=np.int64)
-        self.service = np.ascontiguousarray(tables.service_ms, dtype=np.float64)
         sampled = config.service == "sampled"
         if sampled and tables.quantile_ms is None:
             raise PlanInputError("service='sampled' needs percentile tables (quantile_ms)", option="--service")
-        self.sampled = sampled
-        self.quant = tables.quantile_ms if sampled else np.zeros((1, 1, 1, 1))
-        self.knots = QUANTILE_KNOTS.copy()
-        rng = np.random.default_rng(config.seed)
-        self.uniforms = rng.random(n_stages * n) if sampled else np.zeros(1)
-        self._alloc(16)
-        self.batch = [1] * n_stages
-        self.last_decision_s = 0.0
-        self.last_ptr = 0
-        self.last_busy = np.zeros(n_stages)
-        self.last_ready = np.zeros(n_stages)
-
-    def _alloc(self, capacity: int) -> None:
-        """(Re)size the replica tables to `capacity` slots, keeping what is there."""
-        n_stages = self.tables.stages
-        rf, ri = np.zeros((capacity, 3)), np.zeros((capacity, 10), dtype=np.int64)
-        live = np.zeros((n_stages, capacity), dtype=np.int64)
-        if hasattr(self, "ri"):
-            used = self.g[_G_NSLOTS]
-            rf[:used], ri[:used] = self.rf[:used], self.ri[:used]
-            live[:, : self.live.shape[1]] = self.live
-        else:
-            self.ht, self.hi = np.zeros(0), np.zeros((0, 4), dtype=np.int64)
-        self.rf, self.ri, self.live = rf, ri, live
-
-    def _reserve_heap(self, size: int) -> None:
-        """Keep room for every event that can be pending: one completion and one readiness
-        per replica, plus resizes (the compiled loop does not bounds-check)."""
-        if size <= self.ht.size:
-            return
-        size = max(size, 2 * self.ht.size)
-        n_heap = self.g[_G_HEAP_N]
-        ht, hi = np.zeros(size), np.zeros((size, 4), dtype=np.int64)
-        ht[:n_heap], hi[:n_heap] = self.ht[:n_heap], self.hi[:n_heap]
-        self.ht, self.hi = ht, hi
-
-    def advance(self, t_until: float) -> None:
-        _advance(
-            t_until, self.horizon_s, self.arrivals, self.queues, self.done, self.si, self.sf, self.rf, self.ri,
-            self.live, self.ht, self.hi, self.g, self.cores_values, self.service, self.quant, self.knots,
-            self.uniforms, self.sampled,
+        self.tables = tables
+        stages = np.zeros(n_stages, dtype=STAGE)
+        stages["batch"] = 1
+        self._state = EngineState(
+            arrivals_s=np.ascontiguousarray(arrivals_s, dtype=np.float64),
+            done_s=np.full(n, np.inf),
+            queues=np.zeros((n_stages, max(n, 1)), dtype=np.int64),
+            live=np.zeros((n_stages, 0), dtype=np.int64),
+            replicas=np.zeros(0, dtype=REPLICA),
+            stages=stages,
+            events=np.zeros(0, dtype=EVENT),
+            counters=np.zeros(1, dtype=COUNTERS),
         )
+        self._grow_replicas(16)
+        uniforms = np.random.default_rng(config.seed).random(n_stages * n).reshape(n_stages, n) if sampled else np.zeros((1, 1))
+        self._inputs = EngineInputs(
+            cores=np.asarray(tables.cores_options, dtype=np.int64),
+            service_ms=np.ascontiguousarray(tables.service_ms, dtype=np.float64),
+            quantile_ms=np.ascontiguousarray(tables.quantile_ms if sampled else np.zeros((1, 1, 1, 1)), dtype=np.float64),
+            knots=QUANTILE_KNOTS.copy(),
+            uniforms=uniforms,
+            sampled=sampled,
+            cold_start_s=float(config.cold_start_s),
+            resize_s=float(config.resize_s),
+            horizon_s=float(horizon_s),
+        )
+        self._batch = [1] * n_stages
+        self._last_decision_s = 0.0
+        self._last_arrivals = 0
+        self._last_busy_core_s = np.zeros(n_stages)
+        self._last_ready_core_s = np.zeros(n_stages)
 
-    def core_seconds_until(self, t: float) -> np.ndarray:
-        """Per stage, core-seconds charged over [0, t]: every replica still held is charged
-        up to t (its later charges start from t)."""
-        for slot in range(int(self.g[_G_NSLOTS])):
-            if self.ri[slot, _I_STATE] != _GONE:
-                _charge(self.rf, self.ri, self.sf, self.cores_values, slot, t, self.horizon_s)
-        return self.sf[:, _S_CORE_S].copy()
+    def core_seconds_until(self, t_s: float) -> np.ndarray:
+        """Per stage, core-seconds charged over [0, t_s]: every replica still held is charged
+        up to t_s (its later charges start from there)."""
+        engine.charge_held(self._state, self._inputs, t_s)
+        return self.core_s_by_stage.copy()
 
-    def live_slots(self, s: int) -> list[int]:
-        return [int(x) for x in self.live[s, : self.si[s, _SI_LIVE_N]]]
+    @property
+    def done_s(self) -> np.ndarray:
+        """When each request left the last stage (inf: never served)."""
+        return self._state.done_s
 
-    def target_cidx(self, slot: int) -> int:
-        """Cores index the replica has or will have once its pending resize lands."""
-        pending = self.ri[slot, _I_TOKEN] > 0 and self.ri[slot, _I_PENDING] != self.ri[slot, _I_CIDX]
-        return int(self.ri[slot, _I_PENDING] if pending else self.ri[slot, _I_CIDX])
+    @property
+    def core_s_by_stage(self) -> np.ndarray:
+        """Core-seconds charged per stage so far (all of them once `finish` has run)."""
+        return self._state.stages["core_s"]
+
+    def advance(self, t_until_s: float) -> None:
+        """Run every event before t_until_s."""
+        engine.advance(self._state, self._inputs, t_until_s)
+
+    def finish(self) -> None:
+        """Run every remaining event and charge the replicas still held up to the horizon."""
+        engine.advance(self._state, self._inputs, np.inf)
+        engine.charge_held(self._state, self._inputs, self._inputs.horizon_s)
 
     def observe(self, now_s: float) -> Observation:
+        """What a controller deciding at now_s sees; its window starts at the previous decision."""
+        totals = engine.observe(self._state, self._inputs, now_s)
         views = []
-        ptr = int(self.g[_G_PTR])
         for s in range(self.tables.stages):
-            slots = self.live_slots(s)
-            counts: dict[int, int] = {}
-            for slot in slots:
-                cores = self.tables.cores_options[self.target_cidx(slot)]
-                counts[cores] = counts.get(cores, 0) + 1
-            busy = _busy_core_s(now_s, s, self.sf, self.rf, self.ri, self.g, self.cores_values)
-            ready = self.sf[s, _S_READY_CORE_S] + self.si[s, _SI_READY_CORES] * (now_s - self.sf[s, _S_READY_LAST])
-            d_ready = ready - self.last_ready[s]
-            util = (busy - self.last_busy[s]) / d_ready if d_ready > 0 else float("nan")
-            self.last_busy[s], self.last_ready[s] = busy, ready
-            ready_n = sum(1 for slot in slots if self.ri[slot, _I_STATE] in (_IDLE, _BUSY))
+            busy_core_s, ready_core_s = totals.busy_core_s[s], totals.ready_core_s[s]
+            d_ready = ready_core_s - self._last_ready_core_s[s]
+            util = (busy_core_s - self._last_busy_core_s[s]) / d_ready if d_ready > 0 else float("nan")
+            self._last_busy_core_s[s], self._last_ready_core_s[s] = busy_core_s, ready_core_s
+            counts = sorted((self.tables.cores_options[j], int(n)) for j, n in enumerate(totals.replicas_by_cores[s]) if n > 0)
             views.append(
                 StageView(
-                    groups=tuple(Group(n, c) for c, n in sorted(counts.items())),
-                    batch=self.batch[s],
-                    ready_replicas=ready_n,
-                    queue_len=int(self.si[s, _SI_TAIL] - self.si[s, _SI_HEAD]),
+                    groups=tuple(Group(n, cores) for cores, n in counts),
+                    batch=self._batch[s],
+                    ready_replicas=int(totals.ready_replicas[s]),
+                    queue_len=int(totals.queue_len[s]),
                     utilisation=float(util),
                 )
             )
-        obs = Observation(now_s, now_s - self.last_decision_s, ptr - self.last_ptr, tuple(views))
-        self.last_decision_s, self.last_ptr = now_s, ptr
+        arrived = int(self._state.counters[0]["next_arrival"])
+        obs = Observation(now_s, now_s - self._last_decision_s, arrived - self._last_arrivals, tuple(views))
+        self._last_decision_s, self._last_arrivals = now_s, arrived
         return obs
 
-    def apply(self, now_s: float, targets: list[StageAllocation | None], *, opening: bool) -> list[bool]:
-        """Turn target allocations into replica actions; per stage, whether anything changed."""
-        rows: list[tuple[int, int, int]] = []
+    def apply(self, now_s: float, targets: Sequence[StageAllocation | None], *, opening: bool) -> list[bool]:
+        """Turn target allocations into replica actions at now_s (the opening decision's
+        replicas are ready at once); per stage, whether anything changed."""
+        actions: list[tuple[int, int, int]] = []
         changed = []
         for s, target in enumerate(targets):
             if target is None:
                 changed.append(False)
                 continue
-            batch_changed = target.batch != self.batch[s]
+            batch_changed = target.batch != self._batch[s]
             if not 1 <= target.batch <= self.tables.max_batch:
                 raise PlanInputError(f"batch {target.batch} outside the service table (1..{self.tables.max_batch})")
-            self.batch[s] = int(target.batch)
-            self.si[s, _SI_BATCH] = int(target.batch)
-            before = len(rows)
-            rows += self._match(s, target, opening=opening)
-            changed.append(batch_changed or len(rows) > before)
-        needed = int(self.g[_G_NSLOTS]) + sum(r[0] in (ACT_ADD, ACT_ADD_READY) for r in rows)
-        if needed > self.ri.shape[0]:
-            self._alloc(max(2 * self.ri.shape[0], needed))
-        self._reserve_heap(int(self.g[_G_HEAP_N]) + len(rows) + 2 * needed + 16)
-        acts = np.array(rows, dtype=np.int64).reshape(-1, 3)
-        _apply(
-            now_s, acts, self.config.cold_start_s, self.config.resize_s, self.horizon_s,
-            self.si, self.sf, self.rf, self.ri, self.live, self.ht, self.hi, self.g, self.cores_values,
-        )
-        for s in range(self.tables.stages):  # new capacity takes queued work at once
-            self._dispatch(s, now_s)
+            self._batch[s] = int(target.batch)
+            self._state.stages[s]["batch"] = int(target.batch)
+            before = len(actions)
+            actions += self._match(s, target, opening=opening)
+            changed.append(batch_changed or len(actions) > before)
+        if not actions:  # between events no stage has an idle replica and a queue at once
+            return changed
+        adds = (ActionKind.ADD, ActionKind.ADD_READY)
+        counters = self._state.counters[0]
+        needed = int(counters["slots"]) + sum(kind in adds for kind, _, _ in actions)
+        if needed > self._state.replicas.size:
+            self._grow_replicas(max(2 * self._state.replicas.size, needed))
+        self._reserve_events(int(counters["events"]) + len(actions) + 2 * needed + 16)
+        engine.apply(self._state, self._inputs, now_s, np.array(actions, dtype=ACTION))
         return changed
 
-    def _dispatch(self, s: int, now_s: float) -> None:
-        _dispatch(
-            s, now_s, self.queues, self.si, self.rf, self.ri, self.live, self.ht, self.hi, self.g,
-            self.cores_values, self.service, self.quant, self.knots, self.uniforms, self.sampled, self.arrivals.size,
-        )
-
     def _match(self, s: int, target: StageAllocation, *, opening: bool) -> list[tuple[int, int, int]]:
-        """Actions turning stage s's live replicas into `target`, by the serving model's one
-        rule (`themis.planner.model.transitions`)."""
-        cores = self.tables.cores_options
+        """Actions (kind, stage or slot, cores index) turning stage s's live replicas into
+        `target`, by the serving model's one rule (`themis.planner.model.transitions`)."""
+        slots = self._state.live[s, : self._state.stages[s]["live"]]
+        records = self._state.replicas[slots]
+        phases = records["phase"]
         replicas = [
-            ReplicaState(
-                id=slot,
-                cores=cores[self.target_cidx(slot)],
-                serving=bool(self.ri[slot, _I_STATE] != _BOOTING),
-                ready_at=float(self.rf[slot, _F_READY_AT]),
-                busy=bool(self.ri[slot, _I_STATE] == _BUSY),
+            ReplicaState(id=slot, cores=self.tables.cores_options[cores_idx], serving=serving, ready_at=ready_at_s, busy=busy)
+            for slot, cores_idx, serving, ready_at_s, busy in zip(
+                slots.tolist(),
+                records["target_cores_idx"].tolist(),
+                (phases != Phase.BOOTING).tolist(),
+                records["ready_at_s"].tolist(),
+                (phases == Phase.BUSY).tolist(),
             )
-            for slot in self.live_slots(s)
         ]
         transition = plan_transition(replicas, target.groups)
-        add = ACT_ADD_READY if opening else ACT_ADD
+        add = ActionKind.ADD_READY if opening else ActionKind.ADD
         return (
-            [(ACT_RESIZE, slot, self.tables.cores_index(c)) for slot, c in transition.resizes]
+            [(ActionKind.RESIZE, slot, self.tables.cores_index(c)) for slot, c in transition.resizes]
             + [(add, s, self.tables.cores_index(c)) for c in transition.adds]
-            + [(ACT_REMOVE, slot, 0) for slot in transition.removals]
+            + [(ActionKind.REMOVE, slot, 0) for slot in transition.removals]
         )
+
+    def _grow_replicas(self, capacity: int) -> None:
+        """Room for `capacity` replica slots, keeping those used (the engine does not bounds-check)."""
+        used = int(self._state.counters[0]["slots"])
+        replicas = np.zeros(capacity, dtype=REPLICA)
+        replicas[:used] = self._state.replicas[:used]
+        live = np.zeros((self.tables.stages, capacity), dtype=np.int64)
+        live[:, : self._state.live.shape[1]] = self._state.live
+        self._state = self._state._replace(replicas=replicas, live=live)
+
+    def _reserve_events(self, size: int) -> None:
+        """Room on the heap for every event that can be pending: one completion and one
+        readiness per replica, plus resizes (the engine does not bounds-check)."""
+        if size <= self._state.events.size:
+            return
+        n_events = int(self._state.counters[0]["events"])
+        events = np.zeros(max(size, 2 * self._state.events.size), dtype=EVENT)
+        events[:n_events] = self._state.events[:n_events]
+        self._state = self._state._replace(events=events)
 
 
 def simulate_tables(
@@ -266,7 +268,7 @@ def simulate_tables(
     horizon = config.horizon_s
     if horizon is None:
         horizon = max(float(arrivals_s[-1]) if arrivals_s.size else 0.0, controller.horizon_s)
-    state = _State(arrivals_s, tables, config, horizon)
+    state = SimulationState(arrivals_s, tables, config, horizon)
     timeline: list[dict[str, Any]] = []
     devices = ["cpu"] * tables.stages
     scale_actions = 0
@@ -297,19 +299,16 @@ def simulate_tables(
     if before_warmup is None:
         state.advance(config.warmup_s)
         before_warmup = state.core_seconds_until(config.warmup_s)
-    state.advance(np.inf)
-    for slot in range(int(state.g[_G_NSLOTS])):
-        if state.ri[slot, _I_STATE] != _GONE:
-            _charge(state.rf, state.ri, state.sf, state.cores_values, slot, horizon, horizon)
+    state.finish()
     unit_seconds: dict[str, float] = {}
-    for device, seconds in zip(devices, state.sf[:, _S_CORE_S] - before_warmup):
+    for device, seconds in zip(devices, state.core_s_by_stage - before_warmup):
         unit_seconds[device] = unit_seconds.get(device, 0.0) + float(seconds)
     return SimulationResult(
         policy=controller.policy,
         slo_ms=config.slo_ms,
         trace_start=controller.trace_start,
         arrivals_s=arrivals_s,
-        latencies_ms=(state.done - arrivals_s) * 1000.0,
+        latencies_ms=(state.done_s - arrivals_s) * 1000.0,
         unit_seconds_by_device=unit_seconds,
         scale_actions=scale_actions,
         prices=controller.prices,
