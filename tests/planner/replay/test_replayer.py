@@ -34,7 +34,8 @@ def test_every_request_is_sent_once_at_its_time_and_answered(plain_server) -> No
     assert (frame["scheduled_s"] <= frame["sent_s"]).all() and (frame["sent_s"] <= frame["completed_s"]).all()
     np.testing.assert_allclose(frame["latency_ms"], (frame["completed_s"] - frame["scheduled_s"]) * 1000.0)
     assert set(frame["status"]) == {"ok"} and set(frame["http_status"]) == {200} and set(frame["error"]) == {""}
-    assert (frame["latency_ms"] >= 2.0).all()  # the server's own delay is inside every latency
+    # the server's own 2 ms delay is inside every latency (less uvloop's 1 ms timer granularity)
+    assert (frame["latency_ms"] >= 2.0 - 1.0).all()
     assert progress[-1].sent == progress[-1].finished == arrivals.size
     summary = summarize(log, slo_ms=1000.0)
     assert (summary.requests, summary.ok, summary.failed, summary.violations) == (arrivals.size, arrivals.size, 0, 0)
