@@ -36,6 +36,7 @@ def compare(
     seed: int = opt.SEED_OPTION,
     function: str = opt.FUNCTION_OPTION,
     top: int = opt.TOP_OPTION,
+    allow_unstable: bool = opt.ALLOW_UNSTABLE_OPTION,
     as_json: bool = output.JSON_OPTION,
     out: Path = output.OUT_OPTION,
 ) -> None:
@@ -48,6 +49,7 @@ def compare(
     from themis.planner.compare import compare as run_compare
     from themis.planner.pipeline import stages_from_profiles
     from themis.planner.policies.hpa import HpaConfig
+    from themis.planner.trust import require_trusted
     from themis.reports.compare_tables import show_comparison
 
     if not 0 < hpa_target <= 1:
@@ -60,6 +62,7 @@ def compare(
     )
     the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)
     the_stages = stages_from_profiles(profile, pipeline=[s.strip() for s in stages.split(",")] if stages else None)
+    require_trusted(the_stages, allow_unstable)
     hpa = HpaConfig(target_utilisation=hpa_target, max_replicas=max_replicas)
     result = run_compare(the_trace, the_stages, config, names, seed=seed, service=service, hpa=hpa)
     output.render(result, as_json=as_json, out=out, show=lambda console: show_comparison(result, console))

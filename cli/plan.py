@@ -35,6 +35,7 @@ def plan(
     seed: int = opt.SEED_OPTION,
     function: str = opt.FUNCTION_OPTION,
     top: int = opt.TOP_OPTION,
+    allow_unstable: bool = opt.ALLOW_UNSTABLE_OPTION,
     explain: bool = typer.Option(False, "--explain", help="Also report the latency-model fit (held-out error, extrapolated cores)."),
     k8s: Path = typer.Option(None, "--k8s", help="Write Kubernetes manifests (Deployment, KEDA ScaledObject, resize patches) to DIR."),
     as_json: bool = output.JSON_OPTION,
@@ -52,11 +53,13 @@ def plan(
     """
     from themis.planner.pipeline import load_pipeline, stages_from_profiles
     from themis.planner.plan import plan as run_plan
+    from themis.planner.trust import require_trusted
     from themis.reports.plan_tables import show_plan
 
     if (pipeline is None) == (not profile):
         raise PlanInputError("give either --profile or --pipeline", option="--profile")
     stages = load_pipeline(pipeline) if pipeline is not None else stages_from_profiles(profile, model)
+    require_trusted(stages, allow_unstable)
     the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)
     config = opt.plan_config(
         slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, resize_delay=resize_delay,

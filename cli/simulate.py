@@ -23,6 +23,7 @@ def simulate(
     seed: int = opt.SEED_OPTION,
     function: str = opt.FUNCTION_OPTION,
     top: int = opt.TOP_OPTION,
+    allow_unstable: bool = opt.ALLOW_UNSTABLE_OPTION,
     as_json: bool = output.JSON_OPTION,
     out: Path = output.OUT_OPTION,
 ) -> None:
@@ -40,11 +41,13 @@ def simulate(
     from themis.planner.serving import load_schedule
     from themis.planner.simulate import SimConfig
     from themis.planner.simulate import simulate as run_simulation
+    from themis.planner.trust import require_trusted
     from themis.reports.compare_tables import show_simulation
 
     schedule = load_schedule(plan)
     the_trace = load_traffic([trace], scale=scale, seed=seed, function=function, top=top)
     the_stages = stages_from_profiles(profile, pipeline=[s.model for s in schedule.stages])
+    require_trusted(the_stages, allow_unstable)
     config = SimConfig(
         cold_start_s=parse_duration_s(cold_start, "--cold-start") if cold_start else schedule.cold_start_s,
         resize_s=schedule.resize_s,

@@ -12,6 +12,8 @@ cells come from one of two predictors, whichever backtests better on the measure
 
 Nothing assumes that latency falls with cores or grows smoothly with batch: CPU tables
 measured on shared machines are not monotone, so the planner enumerates every cell.
+Cells measured `unstable` or `contended` are fitted as measured and listed in
+`untrusted_`; `themis.planner.trust` decides whether a plan may stand on them.
 A GPU row has `cores` = 1 (one GPU); its model has the single "cores" option 1.
 """
 
@@ -26,6 +28,8 @@ import numpy as np
 import pandas as pd
 
 from themis.planner.errors import ProfileDataError
+from themis.planner.trust import fit_warnings
+from themis.profiler.table import MEASURED_STATUSES
 
 METHODS = ("amdahl", "interpolate")
 PERCENTILE_COLUMNS = {50.0: "p50_ms", 90.0: "p90_ms", 95.0: "p95_ms", 99.0: "p99_ms"}
@@ -94,6 +98,8 @@ class LatencyModel:
     method_: str = "amdahl"
     tail_ratio_: dict[float, float] = field(default_factory=dict, repr=False)
     """Median over measured cells of pXX/p50, used for unmeasured cells' percentiles."""
+    untrusted_: dict[tuple[int, int], str] = field(default_factory=dict, repr=False)
+    """(batch, cores) -> `unstable` or `contended`, for measured cells that are not `ok`."""
 
     @property
     def device(self) -> str:
@@ -111,6 +117,7 @@ class LatencyModel:
         grouped = rows.groupby(["batch_size", "cores"], sort=True)
         medians = grouped["p50_ms"].median()
         self.cells_ = {(int(b), int(c)): float(v) for (b, c), v in medians.items()}
+        self.untrusted_ = {(int(r.batch_size), int(r.cores)): str(r.status) for r in rows.itertuples() if r.status != "ok"}
         tails = grouped[list(PERCENTILE_COLUMNS.values())].median()
         self.tails_ = {
             (int(b), int(c)): {q: float(row[col]) for q, col in PERCENTILE_COLUMNS.items()}
@@ -168,7 +175,7 @@ class LatencyModel:
 
 
 def _ok_rows(frame: pd.DataFrame, model: str, device_kind: str, device_name: str) -> pd.DataFrame:
-    rows = frame[(frame["model"] == model) & (frame["device_kind"] == device_kind) & (frame["status"] == "ok")]
+    rows = frame[(frame["model"] == model) & (frame["device_kind"] == device_kind) & frame["status"].isin(MEASURED_STATUSES)]
     if device_name:
         rows = rows[rows["device_name"] == device_name]
     rows = rows[np.isfinite(rows["p50_ms"].astype(float)) & (rows["p50_ms"].astype(float) > 0)]
@@ -203,6 +210,8 @@ class FitReport:
     heldout_cores: int | None
     heldout_cores_mape: dict[str, float]
     per_cell: pd.DataFrame
+    warnings: tuple[str, ...] = ()
+    """Why the fit should not be trusted (`themis.planner.trust.fit_warnings`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -214,6 +223,7 @@ class FitReport:
             "loo_mape": self.loo_mape,
             "heldout_cores": self.heldout_cores,
             "heldout_cores_mape": self.heldout_cores_mape,
+            "warnings": list(self.warnings),
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -254,7 +264,7 @@ def fit_report(profile_df: pd.DataFrame, model: str | None = None) -> FitReport 
 
 
 def _model_keys(frame: pd.DataFrame) -> list[tuple[str, str, str]]:
-    ok = frame[frame["status"] == "ok"]
+    ok = frame[frame["status"].isin(MEASURED_STATUSES)]
     return sorted({(str(m), str(k), str(n) if k != "cpu" else "") for m, k, n in zip(ok["model"], ok["device_kind"], ok["device_name"])})
 
 
@@ -271,16 +281,19 @@ def _fit_report_one(frame: pd.DataFrame, model: str, device_kind: str, device_na
         row["fit_amdahl_ms"] = float(amdahl_ms(lm.coef_, key[0], key[1]))
         rows.append(row)
     heldout, heldout_mape = heldout_cores_errors(lm.cells_)
+    coef = dict(zip(("g", "e", "d", "h"), map(float, lm.coef_)))
+    loo_mape = {m: float(np.mean(v)) if v else float("nan") for m, v in errors.items()}
     return FitReport(
         model=model,
         device=lm.device,
         cells=len(lm.cells_),
         method=lm.method_,
-        coef=dict(zip(("g", "e", "d", "h"), map(float, lm.coef_))),
-        loo_mape={m: float(np.mean(v)) if v else float("nan") for m, v in errors.items()},
+        coef=coef,
+        loo_mape=loo_mape,
         heldout_cores=heldout,
         heldout_cores_mape=heldout_mape,
         per_cell=pd.DataFrame(rows),
+        warnings=tuple(fit_warnings(coef, loo_mape.get(lm.method_), lm.method_, len(set(c)), len(set(b)))),
     )
 
 
