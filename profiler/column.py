@@ -13,7 +13,8 @@ Inside one worker process (`measure_column`):
    most `max_backoffs` times per cell; before that the worker backs off (sleeps 0.2 s,
    doubling up to 1.6 s, at most `BACKOFF_TOTAL_S` per process, so a machine that stays
    busy costs seconds, not minutes). After that the cell's windows are kept, and the cell
-   is `contended` if over all of them the worker still lost more than the threshold.
+   is `contended` if over all of them the worker still lost more than the threshold; it
+   then stops as soon as it has its calls and budget, without waiting for stability.
 4. **Stop.** A cell is done once it has its share of the calls and of the budget and its
    last k window medians agree (`stability.Stability`); or, after `max_windows`
    windows, it is `unstable`.
@@ -101,7 +102,9 @@ class CellRun:
         enough = len(self.samples_ms) >= plan.min_samples and self.timed_s >= plan.budget_s
         windows = len(self.window_medians)
         settled = windows >= (stability.k if stability.enabled else 1) and stability.is_stable(self.window_medians)
-        if not (enough and settled) and windows < stability.max_windows:
+        # Backed off as often as allowed and still contended: waiting for stability would only wait for the neighbours.
+        gave_up = self.contended_windows >= plan.max_backoffs and self.usage.is_contended(plan.contention_threshold)
+        if not (enough and (settled or gave_up)) and windows < stability.max_windows:
             return False
         if self.usage.is_contended(plan.contention_threshold):
             self.status = "contended"

@@ -405,7 +405,7 @@ def worker_job(
     )
     return {
         "model": request.model.to_dict(), "dtype": request.dtype, "plan": plan.to_dict(),
-        "device_kind": device.kind, "device_name": device.name, "device_id": device.device_id,
+        "device_kind": device.kind, "device_name": device.name, "device_id": device.device_id, "mig_mode": device.mig_mode,
         "cores": cores, "cpus": available_cpus(), "cpu_limit": request.cpu_limit,
         "cgroup": str(group.path) if group else None, "cgroup_version": group.version if group else None,
         "batch_sizes": batch_sizes, "warm_batch_sizes": warm_batch_sizes if warm_batch_sizes is not None else batch_sizes,
@@ -416,7 +416,7 @@ def run_worker(job: dict[str, Any], on_event: Callable[[dict[str, Any]], None], 
     """Start `python -m themis.profiler.worker` (inside `group` if given), feed it `job`, pass each
     event on; return (exit code, stderr tail)."""
     env = dict(os.environ)
-    if job["device_kind"] == "cuda":
+    if job["device_kind"] == "cuda" and not job.get("mig_mode"):  # a MIG GPU's own UUID shows no device: keep its instances
         env.update(CUDA_DEVICE_ORDER="PCI_BUS_ID", CUDA_VISIBLE_DEVICES=job["device_id"])
     with tempfile.TemporaryFile(mode="w+") as stderr:
         process = subprocess.Popen(
