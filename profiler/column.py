@@ -9,12 +9,13 @@ Inside one worker process (`measure_column`):
    seconds). Drift of the machine or of the process then spreads over every cell
    instead of landing on whichever cell ran at that time.
 3. **Contention.** Around every window the worker measures what it got of its CPUs
-   (`contention.Usage`). A contended window is thrown away and measured again later, at
+   (`contention.Usage`; a long window is also checked every 250 ms of calls and ends
+   early once it is plainly contended). A contended window is thrown away and measured again later, at
    most `max_backoffs` times per cell; before that the worker backs off (sleeps 0.2 s,
    doubling up to 1.6 s, at most `BACKOFF_TOTAL_S` per process, so a machine that stays
-   busy costs seconds, not minutes). After that the cell's windows are kept, and the cell
-   is `contended` if over all of them the worker still lost more than the threshold; it
-   then stops as soon as it has its calls and budget, without waiting for stability.
+   busy costs seconds, not minutes). After that the next window is kept, and if the
+   worker still lost more than the threshold the cell stops there, `contended`: on a
+   machine that stays busy, more calls would only measure the neighbours.
 4. **Stop.** A cell is done once it has its share of the calls and of the budget and its
    last k window medians agree (`stability.Stability`); or, after `max_windows`
    windows, it is `unstable`.
@@ -102,9 +103,9 @@ class CellRun:
         enough = len(self.samples_ms) >= plan.min_samples and self.timed_s >= plan.budget_s
         windows = len(self.window_medians)
         settled = windows >= (stability.k if stability.enabled else 1) and stability.is_stable(self.window_medians)
-        # Backed off as often as allowed and still contended: waiting for stability would only wait for the neighbours.
+        # Backed off as often as allowed and still contended: more calls would only measure the neighbours.
         gave_up = self.contended_windows >= plan.max_backoffs and self.usage.is_contended(plan.contention_threshold)
-        if not (enough and (settled or gave_up)) and windows < stability.max_windows:
+        if not (gave_up or (enough and settled)) and windows < stability.max_windows:
             return False
         if self.usage.is_contended(plan.contention_threshold):
             self.status = "contended"
@@ -173,14 +174,14 @@ def measure_column(
         for run in rng.sample(active, len(active)):
             emit("window", batch_size=run.batch_size)
             batch = inputs[run.batch_size]
-            before = probe.snapshot()
+            check = _ContentionCheck(probe, plan.contention_threshold)
             try:
-                times_ms = time_window(lambda: module(batch), timer, plan.window_calls, plan.window_s)
+                times_ms = time_window(lambda: module(batch), timer, plan.window_calls, plan.window_s, should_stop=check)
             except Exception as error:  # e.g. out of memory only now, from fragmentation
                 run.status, run.error = ("oom" if is_out_of_memory(error) else "error"), failure_text(error)
                 _finish(run, active, finished, emit)
                 continue
-            usage = probe.usage(before, probe.snapshot())
+            usage = probe.usage(check.before, probe.snapshot())
             if usage.is_contended(plan.contention_threshold) and run.contended_windows < plan.max_backoffs:
                 run.contended_windows += 1
                 backoffs += 1
@@ -194,6 +195,23 @@ def measure_column(
             if run.finish_if_done(plan):
                 _finish(run, active, finished, emit)
     return finished
+
+
+class _ContentionCheck:
+    """Ends a long window early once it is plainly contended (checked every `CHECK_MS` of calls),
+    so a thrown-away window costs a fraction of a second, not a window of slow calls."""
+
+    CHECK_MS = 250.0
+
+    def __init__(self, probe: Probe, threshold: float) -> None:
+        self.probe, self.threshold, self.next_ms = probe, threshold, self.CHECK_MS
+        self.before = probe.snapshot()
+
+    def __call__(self, timed_ms: float) -> bool:
+        if timed_ms < self.next_ms:
+            return False
+        self.next_ms = timed_ms + self.CHECK_MS
+        return self.probe.usage(self.before, self.probe.snapshot()).is_contended(self.threshold)
 
 
 def _finish(run: CellRun, active: list[CellRun], finished: list[CellRun], emit: Emit) -> None:

@@ -109,13 +109,22 @@ class CellRecord:
         return asdict(self)
 
 
-def time_window(call: Callable[[], Any], timer: Callable[[Callable[[], Any]], float], min_calls: int, min_s: float) -> list[float]:
-    """Time `call` until both `min_calls` calls and `min_s` seconds of calls are done; ms per call."""
+def time_window(
+    call: Callable[[], Any], timer: Callable[[Callable[[], Any]], float], min_calls: int, min_s: float,
+    should_stop: Callable[[float], bool] | None = None,
+) -> list[float]:
+    """Time `call` until both `min_calls` calls and `min_s` seconds of calls are done; ms per call.
+
+    `should_stop(timed_ms)`, asked after every call, can end the window early (a worker
+    that finds it is sharing its CPUs stops measuring the neighbours).
+    """
     times_ms: list[float] = []
     timed_ms = 0.0
     while len(times_ms) < min_calls or timed_ms < min_s * 1000.0:
         times_ms.append(timer(call))
         timed_ms += times_ms[-1]
+        if should_stop is not None and should_stop(timed_ms):
+            break
     return times_ms
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import random
 import subprocess
 import sys
@@ -162,3 +163,33 @@ def test_cell_runs_survive_the_json_pipe() -> None:
     run = _run(2, [1.0, 2.0, 3.0], wait_s=0.2)
     again = CellRun.from_dict(json.loads(json.dumps(run.to_dict())))
     assert again == run and again.usage.runqueue_wait == pytest.approx(0.2 / 1.1)
+
+
+@pytest.mark.slow
+def test_a_long_contended_window_ends_early_and_the_cell_stops_contended() -> None:
+    """This process pinned to one CPU with a spinner there: every window is contended, and a
+    window of 12 calls of 30 ms of CPU each is cut after about 250 ms instead of running on."""
+    cpu = available_cpus()[0]
+    affinity = os.sched_getaffinity(0)
+    spinner = subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, [{cpu}])\nwhile True: pass"])
+    os.sched_setaffinity(0, [cpu])
+    try:
+        time.sleep(0.2)
+
+        def busy(_) -> None:
+            deadline = time.thread_time() + 0.03  # 30 ms of this thread's own CPU time
+            while time.thread_time() < deadline:
+                pass
+
+        plan = _plan(contention_threshold=0.10, budget_s=3.0, min_samples=36)  # windows of 12 calls, 1 s
+        events: list = []
+        (run,) = measure_column(busy, lambda b: b, [1], [1], plan, timer=cpu_timer, probe=Probe([cpu], threads=1),
+                                reset_memory=reset_peak_rss, peak_memory_mb=peak_rss_mb,
+                                emit=lambda event, **data: events.append(event), sleep=lambda _: None)
+    finally:
+        os.sched_setaffinity(0, affinity)
+        spinner.kill()
+        spinner.wait()
+    assert run.status == "contended" and run.contended_windows == MAX_BACKOFFS
+    assert events.count("window") == MAX_BACKOFFS + 1 and len(run.window_medians) == 1
+    assert len(run.samples_ms) < plan.window_calls  # the kept window was cut short too
