@@ -284,7 +284,8 @@ class _ColumnRunner:
             dead = current[0] if current else remaining[0]  # the batch the worker died on
             killed = code == -9
             message = "worker was killed (SIGKILL), probably out of memory" if killed else f"worker exited with code {code}: {stderr_tail}"
-            on_run(CellRun(dead, status="oom" if killed else "error", error=message))
+            if dead in remaining:  # (it may have died warming a batch size that is only warmed, e.g. one kept on --resume)
+                on_run(CellRun(dead, status="oom" if killed else "error", error=message))
             remaining = [b for b in remaining if b != dead and not (killed and b > dead)]
             warm = [b for b in warm if b != dead and not (killed and b > dead)]
 
