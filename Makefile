@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # torch is pinned to the CPU build that pip can install without pulling CUDA wheels.
 TORCH  := torch==2.13.0
 
-.PHONY: demo test bench install browser clean
+.PHONY: demo test bench install browser clean gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test: install browser
 
 bench: install
 	$(BIN)/python benchmarks/run.py
+
+# On a machine with an NVIDIA GPU whose python3 already has torch, pynvml, pandas, pyarrow,
+# typer, rich, numpy and scipy (no network, no venv): profiles resnet50 and bert_base on cuda
+# into $(OUT) (default out/gpu-check). Runs from this tree; nothing is installed.
+gpu-check:
+	python3 benchmarks/gpu_check.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

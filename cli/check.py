@@ -37,9 +37,10 @@ def check(
     max_cost: float = typer.Option(None, "--max-cost", help="Budget: cost over the trace (needs --price)."),
     max_violation_rate: str = typer.Option(None, "--max-violation-rate", help="Budget: share of requests over the SLO (default 1 - percentile)."),
     baseline: Path = typer.Option(None, "--baseline", help="Regression gate: the previous profile to compare with."),
-    max_regression: str = typer.Option("10%", "--max-regression", help="Regression gate: largest allowed slow-down."),
+    max_regression: str = typer.Option("10%", "--max-regression", help="Regression gate: fail when a cell is confidently (95% CI) slower by more than this."),
     metric: str = typer.Option("p50_ms", "--metric", help="Regression gate: the latency column compared."),
     capacity_gate: bool = typer.Option(True, "--capacity/--no-capacity", help="Run the capacity gate."),
+    allow_unstable: bool = opt.ALLOW_UNSTABLE_OPTION,
     junit: Path = typer.Option(None, "--junit", help="Write the verdict as JUnit XML."),
     summary: Path = typer.Option(None, "--summary", help="Write the verdict as Markdown (CI job summary)."),
     as_json: bool = output.JSON_OPTION,
@@ -56,6 +57,7 @@ def check(
     import pandas as pd
 
     from themis.planner.gates.check import CapacityBudget, run_check
+    from themis.planner.model.trust import require_trusted
     from themis.planner.optimise.pipeline import stages_from_profiles
     from themis.profiler.table import read_profile
     from themis.reports.check_tables import show_verdict
@@ -70,6 +72,8 @@ def check(
     )
     load = load_traffic(trace, peak_rps=peak_rps, scale=scale, interval_s=config.interval_s)
     stages = stages_from_profiles(profile, model)
+    if capacity_gate:  # the regression gate leaves untrusted cells out instead (or judges them with --allow-unstable)
+        require_trusted(stages, allow_unstable)
     budget = CapacityBudget(
         max_replicas=max_replicas,
         max_cores=max_cores,
@@ -87,6 +91,7 @@ def check(
         config=config,
         trace=load,
         policy=policy,
+        allow_unstable=allow_unstable,
         context={"trace": load.name, "slo_ms": config.slo_ms, "percentile": percentile, "policy": policy, "warmup_s": config.warmup_s,
                  "profile": ", ".join(map(str, profile)), "baseline": str(baseline) if baseline else None},
     )

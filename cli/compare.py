@@ -41,6 +41,7 @@ def compare(
     seed: int = opt.SEED_OPTION,
     function: str = opt.FUNCTION_OPTION,
     top: int = opt.TOP_OPTION,
+    allow_unstable: bool = opt.ALLOW_UNSTABLE_OPTION,
     as_json: bool = output.JSON_OPTION,
     out: Path = output.OUT_OPTION,
 ) -> None:
@@ -62,7 +63,7 @@ def compare(
         max_replicas=max_replicas, node_cores=node_cores, cores=cores, batch_sizes=batch_sizes,
         headroom=headroom, forecast=forecast, price=price, settings=settings,
     )
-    the_stages = load_service(profile, stages=[s.strip() for s in stages.split(",")] if stages else None, settings=settings)
+    the_stages = load_service(profile, stages=[s.strip() for s in stages.split(",")] if stages else None, settings=settings, allow_unstable=allow_unstable)
     the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)
     behavior = load_hpa_behavior(hpa_behavior) if hpa_behavior is not None else None
     hpa = HpaConfig(target_utilisation=hpa_target, max_replicas=config.max_replicas, behavior=behavior)

@@ -70,11 +70,14 @@ def demo(
     batches = [1, 2, 4, 8]
     request = run.ProfileRequest(
         model=models.resolve_model(model), devices=devices.resolve_devices("cpu"), core_counts=cores, batch_sizes=batches,
-        dtype="float32", budget=measure.Budget(budget_s=0.1 if quick else 0.5, min_samples=5 if quick else 10, warmup=2),
-        out=out_dir / "profile.parquet", overwrite=True,
+        dtype="float32", budget=measure.Budget(budget_s=0.1 if quick else 0.5, warmup=2),
+        out=out_dir / "profile.parquet", overwrite=True, processes=2 if quick else 3,
     )
-    profile = run.run_profile(request).frame
+    profiled = run.run_profile(request)
+    profile = profiled.frame
     step.done(f"profile   {model} on {len(devices.available_cpus())} CPU core(s), cores {cores} x batches {batches}", request.out)
+    if set(profile["status"]) != {"ok"}:  # the demo plans anyway, but says what its numbers stand on
+        console.print(f"          warning: {profiled.summary_line()}", highlight=False, soft_wrap=True)
 
     if trace_name not in TRACE_TITLES:
         raise InputError(f"unknown bundled trace {trace_name!r}; use one of {', '.join(TRACE_TITLES)}", option="--trace")

@@ -123,6 +123,9 @@ SCALE_OPTION = typer.Option(1.0, "--scale", help="Multiply the trace's volume by
 SEED_OPTION = typer.Option(0, "--seed", help="Seed for synthesised arrivals (and sampled service times).")
 FUNCTION_OPTION = typer.Option(None, "--function", help="Azure Functions: only this function (HashFunction / func id).")
 TOP_OPTION = typer.Option(None, "--top", help="Azure Functions: only the N busiest functions [default: all, summed].")
+ALLOW_UNSTABLE_OPTION = typer.Option(
+    False, "--allow-unstable", help="Use profile cells measured unstable or contended as measured (refused otherwise)."
+)
 
 
 def setting(value: object, key: str, settings: Settings | None = None) -> str | None:

@@ -37,6 +37,7 @@ def plan(
     seed: int = opt.SEED_OPTION,
     function: str = opt.FUNCTION_OPTION,
     top: int = opt.TOP_OPTION,
+    allow_unstable: bool = opt.ALLOW_UNSTABLE_OPTION,
     explain: bool = typer.Option(False, "--explain", help="Also report the latency-model fit (held-out error, extrapolated cores)."),
     k8s: Path = typer.Option(None, "--k8s", help="Write Kubernetes objects (Deployment, KEDA ScaledObject, resize CronJob) to DIR."),
     as_json: bool = output.JSON_OPTION,
@@ -65,7 +66,7 @@ def plan(
         max_replicas=max_replicas, node_cores=node_cores, cores=cores, batch_sizes=batch_sizes,
         headroom=headroom, forecast=forecast, price=price, settings=settings,
     )
-    stages = load_service(profile, pipeline=pipeline, model=model, settings=settings)
+    stages = load_service(profile, pipeline=pipeline, model=model, settings=settings, allow_unstable=allow_unstable)
     the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)
     result = run_plan(the_trace, stages, config, policy, explain=explain)
     data = result.to_dict()

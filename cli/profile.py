@@ -20,11 +20,11 @@ from themis.cli import output
 from themis.cli.options import parse_int_list
 from themis.profiler import devices, models
 from themis.profiler.errors import BadOptionError
+from themis.profiler.grid import DEFAULT_BATCH_SIZES
+from themis.profiler.measure import P99_MIN_SAMPLES, Budget
 
 if TYPE_CHECKING:
-    from themis.profiler import grid, run
-
-EXIT_INTERRUPTED = 130
+    from themis.profiler import run
 
 
 class ProfileGroup(TyperGroup):
@@ -41,24 +41,28 @@ profile_app = typer.Typer(
     help="Measure a model's latency per core count and batch size into a Parquet profile.\n\n"
     "[b]Examples[/b]\n\n  themis profile resnet18 --cores 1,2 --out resnet18.parquet\n\n"
     "  themis profile small_cnn --batch-sizes 1,8,32 --budget-s 0.5 --resume --out cnn.parquet\n\n"
+    "  themis profile resnet18 --cpu-limit quota --processes 5 --stability k=4,tol=3%\n\n"
     "  themis profile show resnet18.parquet --json\n\n"
     "Run [b]themis profile MODEL --help[/b] for every option of a measurement.",
 )
 
 
 class BarProgress:
-    """`run.Progress` as a rich progress bar on stderr: cells done, current cell, ETA."""
+    """`run.Progress` as a rich progress bar on stderr: steps done (a cell in one process), current cell, ETA."""
 
     def __init__(self, bar: RichBar) -> None:
         self.bar, self.task = bar, None
 
-    def begin(self, total_cells: int) -> None:
-        self.task = self.bar.add_task("starting", total=total_cells)
+    def add_steps(self, steps: int) -> None:
+        if self.task is None:
+            self.task = self.bar.add_task("starting", total=steps)
+        else:
+            self.bar.update(self.task, total=(self.bar.tasks[0].total or 0) + steps)
 
-    def cell_started(self, cell: grid.Cell) -> None:
-        self.bar.update(self.task, description=cell.label)
+    def step_started(self, label: str) -> None:
+        self.bar.update(self.task, description=label)
 
-    def cell_finished(self, row: dict[str, Any]) -> None:
+    def step_finished(self) -> None:
         self.bar.advance(self.task)
 
 
@@ -66,15 +70,19 @@ class BarProgress:
 def profile(
     model: str = typer.Argument(..., help="A sample model (see `themis models`), a TorchScript/.pt2 file, or package.module:factory."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda (every GPU), cuda:N, or all (CPU plus every GPU)."),
-    batch_sizes: str = typer.Option("1,2,4,8,16,32", "--batch-sizes", help="Comma-separated batch sizes."),
+    batch_sizes: str = typer.Option(",".join(map(str, DEFAULT_BATCH_SIZES)), "--batch-sizes", help="Comma-separated batch sizes."),
     cores: str = typer.Option(None, "--cores", help="Comma-separated CPU core counts [default: 1,2,4,... up to the CPUs available]."),
     dtype: str = typer.Option("float32", "--dtype", help=f"One of {', '.join(models.DTYPES)}."),
     input_shape: str = typer.Option(None, "--input-shape", help="Shape of one input item, e.g. 3x224x224 (for bert_base: the sequence length, e.g. 384)."),
-    budget_s: float = typer.Option(1.0, "--budget-s", help="Seconds of timed calls per cell (after --min-samples)."),
-    min_samples: int = typer.Option(10, "--min-samples", help="Timed calls per cell at least."),
-    warmup: int = typer.Option(3, "--warmup", help="Untimed warm-up calls per cell."),
+    budget_s: float = typer.Option(1.0, "--budget-s", help="Seconds of timed calls per cell at least, all processes together."),
+    min_samples: int = typer.Option(P99_MIN_SAMPLES, "--min-samples", help=f"Timed calls per cell at least, all processes together (a p99 needs {P99_MIN_SAMPLES})."),
+    warmup_calls: int = typer.Option(3, "--warmup-calls", help="Untimed calls per batch size, before any batch size is timed."),
+    processes: int = typer.Option(3, "--processes", help="Fresh worker processes per core count; their calls are pooled."),
+    stability: str = typer.Option("k=3,tol=5%", "--stability", help="A cell is done when its last k window medians agree within tol (e.g. 5%, k=3,tol=5%,windows=10, or off)."),
+    cpu_limit: str = typer.Option("pin", "--cpu-limit", help="pin: exclusive cores (CPU affinity); quota: a CFS quota of N cores (cgroup), as a resizable pod gets."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the shuffled order in which each worker times its cells."),
     out: Path = typer.Option(None, "--out", help="Profile file (.parquet) [default: MODEL-profile.parquet]."),
-    resume: bool = typer.Option(False, "--resume", help="Keep the cells already in --out and measure only the missing ones."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the ok cells already in --out and measure the others."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out instead of refusing."),
     engine: str = typer.Option("local", "--engine", help="local, or ray: the same grid on every node class of a Ray cluster."),
     address: str = typer.Option(None, "--address", help="--engine ray: the cluster to join [default: RAY_ADDRESS, else a local Ray]."),
@@ -82,20 +90,20 @@ def profile(
 ) -> None:
     """Measure MODEL on each device, core count and batch size; write a Parquet profile.
 
-    [b]Example[/b]: themis profile resnet18 --cores 1,2 --batch-sizes 1,8,32 --out resnet18.parquet
+    [b]Example[/b]: themis profile resnet18 --cores 1,2 --batch-sizes 1,2,4,8 --out resnet18.parquet
     """
-    from themis.profiler import measure, run
+    from themis.profiler import run
+    from themis.profiler.stability import parse_stability
 
     if dtype not in models.DTYPES:
         raise BadOptionError(f"unknown dtype {dtype!r}; use one of {', '.join(models.DTYPES)}", option="--dtype")
-    if budget_s <= 0 or min_samples < 1 or warmup < 0:
-        raise BadOptionError("--budget-s must be > 0, --min-samples >= 1, --warmup >= 0", option="--budget-s")
     if engine not in ("local", "ray"):
         raise BadOptionError(f"unknown engine {engine!r}; use local or ray", option="--engine")
+    budget = Budget(budget_s=budget_s, min_samples=min_samples, warmup=warmup_calls)
+    budget.validate()
     spec = models.resolve_model(model, models.parse_input_shape(input_shape) if input_shape else None)
     if engine == "ray":
-        _profile_cluster(spec, device, batch_sizes, cores, dtype, measure.Budget(budget_s=budget_s, min_samples=min_samples, warmup=warmup),
-                         out, resume, overwrite, address, as_json)
+        _profile_cluster(spec, device, batch_sizes, cores, dtype, budget, out, resume, overwrite, address, as_json)
         return
     available = len(devices.available_cpus())
     core_counts = list(parse_int_list(cores, "--cores")) if cores else devices.default_core_counts(available)
@@ -104,9 +112,11 @@ def profile(
     request = run.ProfileRequest(
         model=spec, devices=devices.resolve_devices(device), core_counts=core_counts,
         batch_sizes=list(parse_int_list(batch_sizes, "--batch-sizes")), dtype=dtype,
-        budget=measure.Budget(budget_s=budget_s, min_samples=min_samples, warmup=warmup),
+        budget=budget,
         out=out or Path(f"{spec.name}-profile.parquet"), resume=resume, overwrite=overwrite,
+        processes=processes, stability=parse_stability(stability), cpu_limit=cpu_limit.strip().lower(), seed=seed,
     )
+    request.validate()
     try:
         if sys.stderr.isatty() and not as_json:
             columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -116,11 +126,11 @@ def profile(
             result = run.run_profile(request)
     except KeyboardInterrupt:
         output.err_console.print(f"interrupted: finished cells are kept in {request.out}; add --resume to carry on")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Abort from None  # exit 130 (cli/app.py)
     output.render(result, as_json=as_json, out=None, show=lambda console: _show(console, result))
 
 
-def _profile_cluster(spec: models.ModelSpec, device: str, batch_sizes: str, cores: str | None, dtype: str, budget: Any, out: Path | None,
+def _profile_cluster(spec: models.ModelSpec, device: str, batch_sizes: str, cores: str | None, dtype: str, budget: Budget, out: Path | None,
                      resume: bool, overwrite: bool, address: str | None, as_json: bool) -> None:
     """`--engine ray`: the grid on every node class of the cluster, merged into one profile."""
     from themis.profiler import cluster, run
@@ -157,4 +167,6 @@ def _show(console: Any, result: run.ProfileResult) -> None:
     from themis.reports.profile_tables import show_profile
 
     show_profile(console, result.frame, result.environment, result.path)
-    console.print(f"measured {result.measured_cells} cell(s), kept {result.kept_cells} from the existing file")
+    again = f", measured {result.remeasured_cells} again after a sanity check" if result.remeasured_cells else ""
+    console.print(f"measured {result.measured_cells} cell(s), kept {result.kept_cells} from the existing file{again}")
+    console.print(result.summary_line(), highlight=False)

@@ -24,7 +24,8 @@ def fit(
     """Fit l(b,c) = (g*b + e)/c + d*b + h and interpolation; report their held-out errors.
 
     Leave-one-out over the measured cells, and the largest core count held out entirely
-    (what planning for bigger nodes than the one measured costs in accuracy).
+    (what planning for bigger nodes than the one measured costs in accuracy). Warns when
+    the fit is degenerate (g = e = 0 or g = d = 0) or its leave-one-out error is over 25%.
 
     [b]Example[/b]: themis profile fit resnet18.parquet --json
     """
@@ -49,6 +50,9 @@ def _show(console: Console, reports: FitReports) -> None:
             ", ".join(f"{r.coef[k]:.3g}" for k in ("g", "e", "d", "h")),
         )
     console.print(table)
+    for r in reports.reports:
+        for warning in r.warnings:
+            console.print(f"[yellow]warning[/yellow]: {r.model} on {r.device}: {warning}")
 
 
 def _pct(value: float | None) -> str:

@@ -69,21 +69,27 @@ def load_service(
     model: str | None = None,
     stages: Sequence[str] | None = None,
     settings: Settings,
+    allow_unstable: bool = False,
 ) -> list[tuple[Stage, list[LatencyModel]]]:
     """The service's stages with their latency models: from `--pipeline`, from `--profile`
-    files, or (neither given) from the newest profiles in the profile store, saying which."""
+    files, or (neither given) from the newest profiles in the profile store, saying which.
+    Refuses models that stand on unstable or contended cells unless `allow_unstable`."""
     from themis.cli import output
+    from themis.planner.model.trust import require_trusted
     from themis.planner.optimise.pipeline import load_pipeline, stages_from_profiles
     from themis.profiler.store import newest_profiles
 
     if pipeline is not None:
         if profiles:
             raise InputError("give --profile or --pipeline, not both", option="--pipeline")
-        return load_pipeline(pipeline)
-    model = model or settings.get("model")
-    if not profiles:
-        profiles = newest_profiles(model)
-        output.err_console.print(
-            f"themis: using {', '.join(map(str, profiles))}; settings: {settings.describe()}", highlight=False, soft_wrap=True
-        )
-    return stages_from_profiles(profiles, model, pipeline=stages)
+        service = load_pipeline(pipeline)
+    else:
+        model = model or settings.get("model")
+        if not profiles:
+            profiles = newest_profiles(model)
+            output.err_console.print(
+                f"themis: using {', '.join(map(str, profiles))}; settings: {settings.describe()}", highlight=False, soft_wrap=True
+            )
+        service = stages_from_profiles(profiles, model, pipeline=stages)
+    require_trusted(service, allow_unstable)
+    return service

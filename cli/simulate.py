@@ -24,6 +24,7 @@ def simulate(
     seed: int = opt.SEED_OPTION,
     function: str = opt.FUNCTION_OPTION,
     top: int = opt.TOP_OPTION,
+    allow_unstable: bool = opt.ALLOW_UNSTABLE_OPTION,
     as_json: bool = output.JSON_OPTION,
     out: Path = output.OUT_OPTION,
 ) -> None:
@@ -40,6 +41,7 @@ def simulate(
     from themis.planner.gates.compare import check_warmup, serving_models
     from themis.planner.model.config import SimConfig
     from themis.planner.model.serving import load_schedule
+    from themis.planner.model.trust import require_trusted
     from themis.planner.optimise.pipeline import stages_from_profiles
     from themis.planner.simulation.driver import simulate as run_simulation
     from themis.reports.compare_tables import show_simulation
@@ -47,6 +49,7 @@ def simulate(
     schedule = load_schedule(plan)
     the_trace = load_traffic([trace], scale=scale, seed=seed, function=function, top=top)
     the_stages = stages_from_profiles(profile, pipeline=[s.model for s in schedule.stages])
+    require_trusted(the_stages, allow_unstable)
     warmup_s = parse_duration_s(opt.setting(warmup, "warmup"), "--warmup")
     check_warmup(warmup_s, the_trace)
     config = SimConfig(

@@ -32,7 +32,7 @@ import pandas as pd
 from themis.profiler.devices import Device, available_cpus, cpu_device, environment
 from themis.profiler.errors import BadOptionError, ModelLoadError
 from themis.profiler.llm_table import CELL_KEY, COLUMNS, write_llm_profile
-from themis.profiler.measure import Budget, cpu_timer, cuda_timer, is_out_of_memory, time_calls
+from themis.profiler.measure import Budget, cpu_timer, cuda_timer, is_out_of_memory, time_window
 from themis.profiler.models import ModelSpec, load_model, resolve_model
 from themis.profiler.worker import _die_with_parent, confine  # the batch worker's process set-up
 from themis.sample_models import SAMPLE_MODELS
@@ -150,7 +150,9 @@ def measure_llm_cell(record: LlmCellRecord, module: Any, budget: Budget, device:
                 _, cache = module.prefill(context, record.context_tokens + 1)
                 last = torch.randint(0, module.vocab_size, (record.batch_size,), generator=generator).to(device)
                 call = lambda: module.decode(last, cache)  # noqa: E731
-            record.with_times(time_calls(call, budget, cuda_timer(torch) if on_gpu else cpu_timer))
+            for _ in range(budget.warmup):
+                call()
+            record.with_times(time_window(call, cuda_timer(torch) if on_gpu else cpu_timer, budget.min_samples, budget.budget_s))
     except Exception as error:  # the model's failure is a measured outcome, not a themis bug
         record.status = "oom" if is_out_of_memory(error) else "error"
         text = str(error).strip()

@@ -99,7 +99,7 @@ def read_llm_profile(path: str | Path) -> pd.DataFrame:
     a missing column or a value outside its vocabulary.
     """
     path = Path(path)
-    table, footer, version = read_themis_parquet(path, KIND, "LLM profile", COLUMNS)
+    table, footer, version = read_themis_parquet(path, KIND, "LLM profile", SCHEMA_VERSION, lambda version: COLUMNS)
     for column, allowed in _CHOICES.items():
         bad = set(table.column(column).to_pylist()) - set(allowed)
         if bad:

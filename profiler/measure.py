@@ -1,8 +1,9 @@
-"""Time one cell (model, device, cores, batch size) and summarise it as one record.
+"""Timing primitives and the record of one cell (model, device, cores, batch size).
 
-Warm-up calls first, then timed calls until both the time budget and the minimum sample
-count are met, stopping earlier once the running median has settled. CPU calls are timed
-with `perf_counter_ns`; GPU calls with CUDA events (the GPU's own clock, no host jitter).
+Calls are timed in windows (`time_window`); the worker interleaves the windows of all its
+cells (`themis.profiler.column`) and the parent pools the calls of several worker
+processes into one `CellRecord`. CPU calls are timed with `perf_counter_ns`; GPU calls
+with CUDA events (the GPU's own clock, no host jitter).
 """
 
 from __future__ import annotations
@@ -10,21 +11,37 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-import numpy as np
+from themis.profiler.errors import BadOptionError
+
+P99_MIN_SAMPLES = 100
+"""Timed calls a cell needs, all processes together, because the profile reports a p99.
+
+With n calls, on average n/100 of them lie above the true p99; below 100 none is expected
+to, and the "p99" is just the largest call seen. 100 is the least that makes it an
+interpolated percentile; a distribution-free 95% upper confidence bound on the p99 needs
+about 300 (0.99^300 = 5%): pass `--min-samples 300` where the tail itself is gated.
+"""
 
 
 @dataclass(frozen=True)
 class Budget:
-    """How long to measure one cell."""
+    """How much to measure each cell, all worker processes together."""
 
-    budget_s: float = 1.0  # time spent on timed calls, once min_samples is reached
-    min_samples: int = 10
-    warmup: int = 3
-    stable_after: int = 100  # a stable median may end the cell early only after this many calls
-    stable_tolerance: float = 0.01  # ... and only when it moved less than this fraction
+    budget_s: float = 1.0  # seconds of timed calls per cell, at least (split across processes)
+    min_samples: int = P99_MIN_SAMPLES  # timed calls per cell, at least (split across processes)
+    warmup: int = 3  # untimed calls per batch size, before any batch size is timed
+
+    def validate(self) -> None:
+        if self.budget_s <= 0 or self.warmup < 0:
+            raise BadOptionError("--budget-s must be > 0 and --warmup-calls >= 0", option="--budget-s")
+        if self.min_samples < P99_MIN_SAMPLES:
+            raise BadOptionError(
+                f"--min-samples {self.min_samples} is too few: the profile reports a p99, which needs {P99_MIN_SAMPLES} timed calls",
+                option="--min-samples",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,10 +72,27 @@ class CellRecord:
     peak_memory_mb: float = math.nan
     status: str = "ok"
     error: str = ""
+    cpu_limit: str = ""
+    processes: int = 0
+    windows: int = 0
+    window_spread: float = math.nan
+    process_spread: float = math.nan
+    cpu_share: float = math.nan
+    runqueue_wait: float = math.nan
+    other_load: float = math.nan
+    steal: float = math.nan
+    cpu_pressure: float = math.nan
+    throttled_s: float = 0.0
+    contended_windows: int = 0
+    sanity: str = ""
+    samples_ms: list[float] = field(default_factory=list)
+    process_samples: list[int] = field(default_factory=list)
 
-    def with_times(self, times_ms: list[float]) -> CellRecord:
-        """Fill the latency statistics from the per-call times (ms)."""
-        values = np.asarray(times_ms, dtype=float)
+    def with_samples(self, per_process: list[list[float]]) -> CellRecord:
+        """Fill the latency statistics from the calls of every process (ms), pooled."""
+        import numpy as np  # here, not at the top: the CLI reads this module's defaults for --help
+
+        values = np.concatenate([np.asarray(s, dtype=float) for s in per_process])
         p50, p90, p95, p99 = np.percentile(values, [50, 90, 95, 99])
         self.p50_ms, self.p90_ms, self.p95_ms, self.p99_ms = float(p50), float(p90), float(p95), float(p99)
         self.mean_ms = float(values.mean())
@@ -66,31 +100,32 @@ class CellRecord:
         self.min_ms, self.max_ms = float(values.min()), float(values.max())
         self.samples = len(values)
         self.throughput_ips = self.batch_size * 1000.0 / self.mean_ms
+        self.samples_ms = values.tolist()
+        self.process_samples = [len(s) for s in per_process]
+        self.processes = len(per_process)
         return self
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def time_calls(call: Callable[[], Any], budget: Budget, timer: Callable[[Callable[[], Any]], float]) -> list[float]:
-    """Warm up, then time `call` until budget and min_samples are met or the median is stable."""
-    for _ in range(budget.warmup):
-        call()
+def time_window(
+    call: Callable[[], Any], timer: Callable[[Callable[[], Any]], float], min_calls: int, min_s: float,
+    should_stop: Callable[[float], bool] | None = None,
+) -> list[float]:
+    """Time `call` until both `min_calls` calls and `min_s` seconds of calls are done; ms per call.
+
+    `should_stop(timed_ms)`, asked after every call, can end the window early (a worker
+    that finds it is sharing its CPUs stops measuring the neighbours).
+    """
     times_ms: list[float] = []
-    started = time.perf_counter()
-    next_check, last_median = budget.min_samples, math.nan
-    while True:
+    timed_ms = 0.0
+    while len(times_ms) < min_calls or timed_ms < min_s * 1000.0:
         times_ms.append(timer(call))
-        n = len(times_ms)
-        if n < budget.min_samples:
-            continue
-        if time.perf_counter() - started >= budget.budget_s:
-            return times_ms
-        if n >= next_check:
-            median = float(np.median(times_ms))
-            if abs(median - last_median) <= budget.stable_tolerance * last_median and n >= budget.stable_after:
-                return times_ms
-            last_median, next_check = median, max(n + 5, int(n * 1.25))
+        timed_ms += times_ms[-1]
+        if should_stop is not None and should_stop(timed_ms):
+            break
+    return times_ms
 
 
 def cpu_timer(call: Callable[[], Any]) -> float:
@@ -141,30 +176,7 @@ def is_out_of_memory(error: BaseException) -> bool:
     return type(error).__name__ == "OutOfMemoryError" or "out of memory" in text or "can't allocate memory" in text
 
 
-def measure_cell(record: CellRecord, module: Any, make_input: Callable[[int], Any], budget: Budget) -> CellRecord:
-    """Measure `module` at `record.batch_size` on `record.device_kind`; fills and returns `record`.
-
-    Never raises for a failing model: an out-of-memory call gives status `oom`, any
-    other exception status `error`, each with the message.
-    """
-    import torch
-
-    on_gpu = record.device_kind == "cuda"
-    try:
-        inputs = make_input(record.batch_size)
-        if on_gpu:
-            torch.cuda.reset_peak_memory_stats()
-        else:
-            reset_peak_rss()
-
-        with torch.inference_mode():  # entered once, as a serving loop would, not per call
-            times_ms = time_calls(lambda: module(inputs), budget, cuda_timer(torch) if on_gpu else cpu_timer)
-        record.with_times(times_ms)
-        record.peak_memory_mb = torch.cuda.max_memory_allocated() / 2**20 if on_gpu else peak_rss_mb()
-    except Exception as error:  # the model's failure is a measured outcome, not a themis bug
-        record.status = "oom" if is_out_of_memory(error) else "error"
-        record.error = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"[:500]
-    finally:
-        if on_gpu:
-            torch.cuda.empty_cache()
-    return record
+def failure_text(error: BaseException) -> str:
+    """`Type: first line of the message`, at most 500 characters, for a cell's `error`."""
+    message = str(error).strip()
+    return f"{type(error).__name__}: {message.splitlines()[0] if message else ''}"[:500]

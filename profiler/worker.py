@@ -1,10 +1,12 @@
-"""The measuring process: one per (device, core count), started by `themis.profiler.run`.
+"""The measuring process: several per (device, core count), started by `themis.profiler.run`.
 
-Run as `python -m themis.profiler.worker` with a JSON job on stdin. It pins itself to
-the job's CPUs (`os.sched_setaffinity`) and sets torch's threads to match *before*
-importing torch, so it sees the machine the way a container with that many cores does.
-It answers with JSON lines on stdout: `ready`, then one `cell` per batch size (in
-increasing order, stopping after an out-of-memory batch), or `load_error`.
+Run as `python -m themis.profiler.worker` with a JSON job on stdin. It confines itself
+*before* importing torch, so it sees the machine the way a container with that many
+cores does: with `cpu_limit` "pin" it pins itself to the job's first N CPUs
+(`os.sched_setaffinity`); with "quota" the parent has already moved it into a cgroup
+whose CFS quota is N cores, and it may run on every CPU. Either way torch gets N threads.
+It answers with JSON lines on stdout: `ready`, `warming`/`timing`/`window` progress, one
+`cell` per timed batch size as it finishes (`column.CellRun`), or `load_error`.
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ import contextlib
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
-from themis.profiler.measure import Budget, CellRecord, measure_cell
+from themis.profiler.cgroups import CpuGroup
+from themis.profiler.column import WorkerPlan, measure_column
+from themis.profiler.contention import Probe
+from themis.profiler.measure import cpu_timer, cuda_timer, peak_rss_mb, reset_peak_rss
 from themis.profiler.models import ModelSpec, load_model
 
 
@@ -35,7 +41,7 @@ def _emit(event: str, **payload: Any) -> None:
 
 def confine(cores: int, cpus: list[int] | None) -> Any:
     """Pin this process to the first `cores` of `cpus` (None: leave affinity alone, e.g. on a
-    GPU) with as many torch threads; returns the torch module, imported only now."""
+    GPU or under a quota) with as many torch threads; returns the torch module, imported only now."""
     if cpus is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cpus[:cores])
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -48,28 +54,30 @@ def confine(cores: int, cpus: list[int] | None) -> Any:
 
 
 def run_job(job: dict[str, Any]) -> int:
-    """Measure every batch size of the job; return the process exit code."""
+    """Warm and time the job's batch sizes; return the process exit code."""
     cores = int(job["cores"])
-    torch = confine(cores, job["cpus"] if job["device_kind"] == "cpu" else None)
+    pinned = job["device_kind"] == "cpu" and job["cpu_limit"] == "pin"
+    torch = confine(cores, job["cpus"] if pinned else None)
     spec = ModelSpec.from_dict(job["model"])
-    device = "cuda:0" if job["device_kind"] == "cuda" else "cpu"  # the parent sets CUDA_VISIBLE_DEVICES
+    on_gpu = job["device_kind"] == "cuda"
+    device = "cuda:0" if on_gpu else "cpu"  # the parent sets CUDA_VISIBLE_DEVICES
     try:
         module, make_input = load_model(spec, job["dtype"], device)
     except Exception as error:  # a model that cannot load is the user's input
         _emit("load_error", message=f"{type(error).__name__}: {error}".splitlines()[0])
         return 3
-    _emit("ready", threads=torch.get_num_threads(), cpus=sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [])
-    budget = Budget(**job["budget"])
-    for batch_size in job["batch_sizes"]:
-        _emit("start", batch_size=batch_size)
-        record = CellRecord(
-            model=spec.name, device_kind=job["device_kind"], device_name=job["device_name"], device_id=job["device_id"],
-            cores=cores, batch_size=batch_size, dtype=job["dtype"], input_shape=spec.input_shape_text,
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    _emit("ready", threads=torch.get_num_threads(), cpus=cpus)
+    group = CpuGroup(Path(job["cgroup"]), int(job["cgroup_version"])) if job.get("cgroup") else None
+    probe = Probe(cpus, threads=cores, throttled_s=group.throttled_s if group else None)
+    with torch.inference_mode():  # entered once, as a serving loop would, not per call
+        measure_column(
+            module, make_input, job["warm_batch_sizes"], job["batch_sizes"], WorkerPlan.from_dict(job["plan"]),
+            timer=cuda_timer(torch) if on_gpu else cpu_timer, probe=probe,
+            reset_memory=torch.cuda.reset_peak_memory_stats if on_gpu else reset_peak_rss,
+            peak_memory_mb=(lambda: torch.cuda.max_memory_allocated() / 2**20) if on_gpu else peak_rss_mb,
+            emit=_emit,
         )
-        measure_cell(record, module, make_input, budget)
-        _emit("cell", row=record.to_row())
-        if record.status == "oom":
-            break
     return 0
 
 

@@ -9,7 +9,8 @@ from themis.planner.gates.verdict import Verdict
 
 
 def show_verdict(console: Console, verdict: Verdict) -> None:
-    """Headline, one row per check, then the supporting tables (regression cells, capacity)."""
+    """Headline, one row per check, then the supporting tables (regression cells with the
+    confidence interval of their change, capacity)."""
     table = Table(title="themis check", title_justify="left", show_lines=False)
     for column in ("gate", "check", "result", "measured vs limit"):
         table.add_column(column, overflow="fold")
@@ -20,14 +21,16 @@ def show_verdict(console: Console, verdict: Verdict) -> None:
     cells = verdict.tables.get("regression_cells")
     if cells is not None and not cells.empty:
         worst = cells.head(5)
-        metric = next(c for c in cells.columns if c.endswith("_baseline") and c != "device_name_baseline")
+        metric = next(c for c in cells.columns if c.endswith("_ms_baseline"))
+        with_ci = "ratio_low" in cells.columns
         cell_table = Table(title=f"slowest cells (of {len(cells)} matching)", title_justify="left")
-        for column in ("model", "cores", "batch", "baseline ms", "current ms", "change"):
+        for column in ("model", "cores", "batch", "baseline ms", "current ms", "change", *(["95% CI"] if with_ci else [])):
             cell_table.add_column(column, justify="right" if column not in ("model",) else "left")
         for _, row in worst.iterrows():
+            interval = [f"{row['ratio_low'] - 1:+.1%} to {row['ratio_high'] - 1:+.1%}"] if with_ci else []
             cell_table.add_row(
                 str(row["model"]), str(int(row["cores"])), str(int(row["batch_size"])),
-                f"{row[metric]:.3g}", f"{row[metric.replace('_baseline', '_current')]:.3g}", f"{row['change']:+.1%}",
+                f"{row[metric]:.3g}", f"{row[metric.replace('_baseline', '_current')]:.3g}", f"{row['change']:+.1%}", *interval,
             )
         console.print(cell_table)
     capacity = verdict.tables.get("capacity_at_peak")

@@ -100,5 +100,7 @@ def show_plan(plan: dict[str, Any], console: Console) -> None:
                 + (f"; {m['heldout_cores']}-core cells held out: {held}" if held else "")
                 + (f"; extrapolated to cores {m['extrapolated_cores']}" if m["extrapolated_cores"] else "")
             )
+            for warning in m.get("warnings", []):
+                console.print(f"[yellow]warning[/yellow]: {m['model']} on {m['device']}: {warning}")
     verdict = "[green]feasible[/green]" if plan["feasible"] else "[red]SLO out of reach[/red]"
     console.print(f"{verdict}: {plan['reason']}")

@@ -29,6 +29,9 @@ def profile_table(frame: pd.DataFrame, title: str = "") -> Table:
         table.add_column(name, justify="left" if name == "status" else "right", no_wrap=name != "status", min_width=6 if name == "status" else None)
     for row in frame.sort_values(["cores", "batch_size"]).itertuples(index=False):
         status = row.status if row.status == "ok" else f"[red]{row.status}[/red] {row.error[:ERROR_WIDTH]}"
+        sanity = getattr(row, "sanity", "")
+        if sanity:
+            status += f" [yellow]({sanity})[/yellow]" if sanity != "remeasured" else " (measured again)"
         table.add_row(
             str(row.cores), str(row.batch_size), *(_number(getattr(row, c)) for c in LATENCY_COLUMNS),
             str(row.samples), _number(row.throughput_ips), _number(row.peak_memory_mb), status,

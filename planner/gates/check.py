@@ -7,6 +7,10 @@
    device kind, cores, batch, dtype; the device *name* may differ between CI runners and
    is reported, not matched), and what the change does to the capacity needed at the
    trace's peak (the `static` plan: replicas and cores sized for the peak), before/after.
+   A cell fails only when it is *confidently* slower: the lower end of the 95% bootstrap
+   interval of current / baseline (`themis.profiler.stats`, from the raw calls) is above
+   1 + the limit. Cells that are `unstable` or `contended` in either profile are left out
+   unless `allow_unstable`.
 """
 
 from __future__ import annotations
@@ -25,11 +29,17 @@ from themis.planner.model.latency import LatencyModel, latency_models_from_frame
 from themis.planner.model.serving import Stage
 from themis.planner.optimise.plan import plan
 from themis.planner.traffic.trace import Trace
+from themis.profiler.stats import RatioEstimate, mean_statistic, quantile_statistic, ratio_ci, split_by_process
 
 LATENCY_METRICS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "min_ms", "max_ms")
 
 CELL_MATCH = ["model", "device_kind", "cores", "batch_size", "dtype"]
 """Columns that identify the same measurement in two profiles."""
+
+METRIC_STATISTICS = {"p50_ms": quantile_statistic(0.5), "p90_ms": quantile_statistic(0.9), "p95_ms": quantile_statistic(0.95),
+                     "p99_ms": quantile_statistic(0.99), "mean_ms": mean_statistic}
+"""The metrics whose confidence interval is bootstrapped from raw calls (min/max are compared as numbers)."""
+MEASURED = ("ok", "unstable", "contended")
 
 
 @dataclass(frozen=True)
@@ -86,21 +96,30 @@ def check_regression(
     metric: str = "p50_ms",
     trace: Trace | None = None,
     config: PlanConfig | None = None,
+    allow_unstable: bool = False,
 ) -> tuple[list[GateCheck], dict[str, pd.DataFrame]]:
-    """Per-cell latency change (current / baseline - 1) and, given a trace, the capacity
-    needed at its peak before and after. Fails when either grows by more than
-    `max_regression` (a fraction: 0.1 = 10%); the checks report percentages."""
+    """Per-cell latency change (current / baseline - 1, with its confidence interval) and, given
+    a trace, the capacity needed at its peak before and after. Fails when a cell is confidently
+    slower by more than `max_regression` (a fraction: 0.1 = 10%), or the cores at the peak grow
+    by more; the checks report percentages."""
     cells = regression_cells(baseline, current, metric=metric)
-    if cells.empty:
-        no_match = GateCheck("regression", "matching_cells", 0, None, "", detail="no cell of the new profile matches the baseline",
-                             passed_override=False)
+    judged = cells if allow_unstable else cells[cells["trusted"]]
+    if judged.empty:
+        why = "no cell of the new profile matches the baseline" if cells.empty else (
+            f"none of the {len(cells)} matching cells is ok in both profiles (unstable or contended); "
+            "re-measure on an idle runner or pass --allow-unstable")
+        no_match = GateCheck("regression", "matching_cells", 0, None, "", detail=why, passed_override=False)
         return [no_match], {"regression_cells": cells}
-    worst = cells.loc[cells["change"].idxmax()]
+    worst = judged.loc[judged["ratio_low"].idxmax()]
+    estimate = RatioEstimate(float(worst["ratio"]), float(worst["ratio_low"]), float(worst["ratio_high"]), bootstrapped=bool(worst["bootstrapped"]))
+    left_out = len(cells) - len(judged)
     checks = [
         GateCheck(
-            "regression", f"worst_cell_{metric}", 100.0 * float(worst["change"]), 100.0 * max_regression, "%",
+            "regression", f"worst_cell_{metric}", 100.0 * (estimate.low - 1.0), 100.0 * max_regression, "%",
             detail=f"{worst['model']} {worst['device_kind']} {int(worst['cores'])}c batch {int(worst['batch_size'])}: "
-            f"{worst[metric + '_baseline']:.3g} -> {worst[metric + '_current']:.3g} ms over {len(cells)} matching cells",
+            f"{worst[metric + '_baseline']:.3g} -> {worst[metric + '_current']:.3g} ms, {estimate.describe()}; "
+            f"the gate judges the lower end, over {len(judged)} matching cells"
+            + (f" ({left_out} unstable or contended cells left out; --allow-unstable judges them)" if left_out else ""),
         )
     ]
     tables = {"regression_cells": cells}
@@ -121,15 +140,34 @@ def check_regression(
 
 
 def regression_cells(baseline: pd.DataFrame, current: pd.DataFrame, *, metric: str = "p50_ms") -> pd.DataFrame:
-    """Matching `ok` cells of both profiles with the relative change of `metric`."""
+    """Matching measured cells of both profiles with the relative change of `metric`, its
+    bootstrap interval (`ratio`, `ratio_low`, `ratio_high`) and whether both are `ok` (`trusted`)."""
     if metric not in LATENCY_METRICS:
         raise InputError(f"unknown metric {metric!r}; use one of {', '.join(LATENCY_METRICS)}", option="--metric")
-    keep = [*CELL_MATCH, "device_name", metric]
-    old = baseline.loc[baseline["status"] == "ok", keep]
-    new = current.loc[current["status"] == "ok", keep]
+    keep = [*CELL_MATCH, "device_name", "status", metric, "samples_ms", "process_samples"]
+    old = baseline.loc[baseline["status"].isin(MEASURED), keep]
+    new = current.loc[current["status"].isin(MEASURED), keep]
     cells = old.merge(new, on=CELL_MATCH, suffixes=("_baseline", "_current"))
-    cells["change"] = cells[f"{metric}_current"] / cells[f"{metric}_baseline"] - 1.0
-    return cells.sort_values("change", ascending=False, ignore_index=True)
+    estimates = [_estimate(row, metric) for row in cells.itertuples(index=False)]
+    cells["ratio"] = [e.ratio for e in estimates]
+    cells["ratio_low"] = [e.low for e in estimates]
+    cells["ratio_high"] = [e.high for e in estimates]
+    cells["bootstrapped"] = [e.bootstrapped for e in estimates]
+    cells["change"] = cells["ratio"] - 1.0
+    cells["trusted"] = (cells["status_baseline"] == "ok") & (cells["status_current"] == "ok")
+    cells = cells.drop(columns=["samples_ms_baseline", "samples_ms_current", "process_samples_baseline", "process_samples_current"])
+    return cells.sort_values("ratio_low", ascending=False, ignore_index=True)
+
+
+def _estimate(row: tuple, metric: str) -> RatioEstimate:
+    """The ratio of one matching cell: bootstrapped from raw calls where both profiles have them."""
+    values = row._asdict()
+    point = values[f"{metric}_current"] / values[f"{metric}_baseline"]
+    base, cur = values["samples_ms_baseline"], values["samples_ms_current"]
+    if metric not in METRIC_STATISTICS or len(base) == 0 or len(cur) == 0:
+        return RatioEstimate(point, point, point, bootstrapped=False)
+    return ratio_ci(split_by_process(base, values["process_samples_baseline"]), split_by_process(cur, values["process_samples_current"]),
+                    statistic=METRIC_STATISTICS[metric])
 
 
 def capacity_at_peak(baseline: pd.DataFrame, current: pd.DataFrame, trace: Trace, config: PlanConfig) -> pd.DataFrame:
@@ -167,6 +205,7 @@ def run_check(
     trace: Trace | None,
     policy: str = "themis",
     context: dict | None = None,
+    allow_unstable: bool = False,
 ) -> Verdict:
     """Run the gates asked for and gather them into one verdict."""
     checks: list[GateCheck] = []
@@ -176,7 +215,8 @@ def run_check(
         checks += check_capacity(capacity_trace, stages, config, budget, policy=policy)
     if regression is not None:
         baseline, current, max_regression, metric = regression
-        regression_checks, tables = check_regression(baseline, current, max_regression, metric=metric, trace=trace, config=config)
+        regression_checks, tables = check_regression(baseline, current, max_regression, metric=metric, trace=trace, config=config,
+                                                     allow_unstable=allow_unstable)
         checks += regression_checks
     return Verdict(checks=checks, context=dict(context or {}), tables=tables)
 

@@ -17,6 +17,7 @@ import pandas as pd
 from themis.common import SCHEMA_VERSION
 from themis.planner.errors import ProfileDataError
 from themis.planner.model.latency import LatencyModel, amdahl_ms, fit_amdahl, interpolate_ms, loo_errors, model_keys
+from themis.planner.model.trust import fit_warnings
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class FitReport:
     heldout_cores: int | None
     heldout_cores_mape: dict[str, float]
     per_cell: pd.DataFrame
+    warnings: tuple[str, ...] = ()
+    """Why the fit should not be trusted (`themis.planner.model.trust.fit_warnings`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +46,7 @@ class FitReport:
             "loo_mape": self.loo_mape,
             "heldout_cores": self.heldout_cores,
             "heldout_cores_mape": self.heldout_cores_mape,
+            "warnings": list(self.warnings),
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -90,16 +94,20 @@ def _fit_report_one(frame: pd.DataFrame, model: str, device_kind: str, device_na
         row["fit_amdahl_ms"] = float(amdahl_ms(lm.coef_, key[0], key[1]))
         rows.append(row)
     heldout, heldout_mape = heldout_cores_errors(lm.cells_)
+    coef = dict(zip(("g", "e", "d", "h"), map(float, lm.coef_)))
+    loo_mape = {m: float(np.mean(v)) if v else float("nan") for m, v in errors.items()}
+    core_counts, batch_sizes = len({c for _, c in lm.cells_}), len({b for b, _ in lm.cells_})
     return FitReport(
         model=model,
         device=lm.device,
         cells=len(lm.cells_),
         method=lm.method_,
-        coef=dict(zip(("g", "e", "d", "h"), map(float, lm.coef_))),
-        loo_mape={m: float(np.mean(v)) if v else float("nan") for m, v in errors.items()},
+        coef=coef,
+        loo_mape=loo_mape,
         heldout_cores=heldout,
         heldout_cores_mape=heldout_mape,
         per_cell=pd.DataFrame(rows),
+        warnings=tuple(fit_warnings(coef, loo_mape.get(lm.method_), lm.method_, core_counts, batch_sizes)),
     )
 
 

@@ -12,6 +12,8 @@ cells come from one of two predictors, whichever backtests better on the measure
 
 Nothing assumes that latency falls with cores or grows smoothly with batch: CPU tables
 measured on shared machines are not monotone, so the planner enumerates every cell.
+Cells measured `unstable` or `contended` are fitted as measured and listed in
+`untrusted_`; `themis.planner.model.trust` decides whether a plan may stand on them.
 A GPU row has `cores` = 1 (one GPU); its model has the single "cores" option 1.
 """
 
@@ -26,6 +28,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from themis.planner.errors import ProfileDataError
+from themis.profiler.table import MEASURED_STATUSES
 
 METHODS = ("amdahl", "interpolate")
 DISTRIBUTION_COLUMNS = {0.0: "min_ms", 50.0: "p50_ms", 90.0: "p90_ms", 95.0: "p95_ms", 99.0: "p99_ms", 100.0: "max_ms"}
@@ -95,6 +98,8 @@ class LatencyModel:
     method_: str = "amdahl"
     tail_ratio_: dict[float, float] = field(default_factory=dict, repr=False)
     """Median over measured cells of pXX/p50, used for unmeasured cells' percentiles."""
+    untrusted_: dict[tuple[int, int], str] = field(default_factory=dict, repr=False)
+    """(batch, cores) -> `unstable` or `contended`, for measured cells that are not `ok`."""
 
     @property
     def device(self) -> str:
@@ -112,6 +117,7 @@ class LatencyModel:
         grouped = rows.groupby(["batch_size", "cores"], sort=True)
         medians = grouped["p50_ms"].median()
         self.cells_ = {(int(b), int(c)): float(v) for (b, c), v in medians.items()}
+        self.untrusted_ = {(int(r.batch_size), int(r.cores)): str(r.status) for r in rows.itertuples() if r.status != "ok"}
         tails = grouped[list(DISTRIBUTION_COLUMNS.values())].median()
         self.tails_ = {
             (int(b), int(c)): {q: float(row[col]) for q, col in DISTRIBUTION_COLUMNS.items()}
@@ -185,7 +191,7 @@ def loo_errors(cells: dict[tuple[int, int], float]) -> dict[str, list[float]]:
 
 
 def _ok_rows(frame: pd.DataFrame, model: str, device_kind: str, device_name: str) -> pd.DataFrame:
-    rows = frame[(frame["model"] == model) & (frame["device_kind"] == device_kind) & (frame["status"] == "ok")]
+    rows = frame[(frame["model"] == model) & (frame["device_kind"] == device_kind) & frame["status"].isin(MEASURED_STATUSES)]
     if device_name:
         rows = rows[rows["device_name"] == device_name]
     rows = rows[np.isfinite(rows["p50_ms"].astype(float)) & (rows["p50_ms"].astype(float) > 0)]
@@ -193,7 +199,7 @@ def _ok_rows(frame: pd.DataFrame, model: str, device_kind: str, device_name: str
 
 
 def model_keys(frame: pd.DataFrame) -> list[tuple[str, str, str]]:
-    ok = frame[frame["status"] == "ok"]
+    ok = frame[frame["status"].isin(MEASURED_STATUSES)]
     return sorted({(str(m), str(k), str(n) if k != "cpu" else "") for m, k, n in zip(ok["model"], ok["device_kind"], ok["device_name"])})
 
 

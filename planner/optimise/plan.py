@@ -229,6 +229,7 @@ def _verdict(schedule: Schedule, solver: IntervalSolver, peaks: np.ndarray, conf
 def _explain(stages: Sequence[StageInput], spaces: Sequence[StageSpace], config: PlanConfig) -> dict[str, Any]:
     """Latency-model fit quality and the candidate space, for `plan --explain`."""
     from themis.planner.model.fit_report import heldout_cores_errors, loo_errors
+    from themis.planner.model.trust import fit_warnings
 
     models = []
     for stage, given in stages:
@@ -248,11 +249,17 @@ def _explain(stages: Sequence[StageInput], spaces: Sequence[StageSpace], config:
                     "loo_mape": {m: float(np.mean(v)) if v else None for m, v in errors.items()},
                     "heldout_cores": heldout,
                     "heldout_cores_mape": heldout_mape,
+                    "warnings": fit_warnings(dict(zip("gedh", map(float, model.coef_))), _mean_or_none(errors[model.method_]),
+                                             model.method_, len(measured_cores), len({b for b, _ in model.cells_})),
                 }
             )
     return {
         "schema_version": SCHEMA_VERSION,
         "latency_models": models,
         "candidates_per_stage": [s.n_candidates * s.max_replicas for s in spaces],
-        "queueing": "L = S_max if ErlangC(c, lambda*c/mu_low) <= 1-q else 2*S_max + ln(C/(1-q))/theta (see planner/queueing.py)",
+        "queueing": "L = S_max if ErlangC(c, lambda*c/mu_low) <= 1-q else 2*S_max + ln(C/(1-q))/theta (see planner/model/queueing.py)",
     }
+
+
+def _mean_or_none(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None

@@ -11,14 +11,16 @@ import pandas as pd
 
 from themis.planner.model.config import DEFAULT_INTERVAL_S
 from themis.planner.traffic.trace import Trace
+from themis.profiler.table import MEASURED_STATUSES
 
 
 def slo_for_profile(profile: pd.DataFrame, factor: float = 5.0) -> float:
     """An SLO (ms) that leaves room for batching and queueing: `factor` x the fastest
     measured batch-1 median, rounded to two significant digits."""
-    ok = profile[(profile["status"] == "ok") & (profile["batch_size"] == 1)]
+    measured = profile[profile["status"].isin(MEASURED_STATUSES)]
+    ok = measured[measured["batch_size"] == 1]
     if ok.empty:
-        ok = profile[profile["status"] == "ok"]
+        ok = measured
     fastest_ms = float(ok["p50_ms"].min())
     return float(f"{factor * fastest_ms:.2g}")
 
@@ -26,7 +28,7 @@ def slo_for_profile(profile: pd.DataFrame, factor: float = 5.0) -> float:
 def replica_throughput_rps(profile: pd.DataFrame, slo_ms: float) -> float:
     """Best measured throughput of one replica among cells whose p99 fits in half the SLO
     (the other half is left for batch fill and queueing)."""
-    ok = profile[profile["status"] == "ok"]
+    ok = profile[profile["status"].isin(MEASURED_STATUSES)]
     usable = ok[ok["p99_ms"] <= slo_ms / 2]
     return float((usable if not usable.empty else ok.nsmallest(1, "p99_ms"))["throughput_ips"].max())
 

@@ -20,7 +20,9 @@ def test_quick_demo_runs_every_step_and_writes_every_artefact(cli_runner, tmp_pa
     assert [s[:5] for s in steps] == [f"[{i}/6]" for i in range(1, 7)]
 
     profile = read_profile(out / "profile.parquet")
-    assert set(profile["batch_size"]) == {1, 2, 4, 8} and (profile["status"] == "ok").all()
+    assert set(profile["batch_size"]) == {1, 2, 4, 8} and profile["status"].isin(["ok", "unstable", "contended"]).all()
+    if not (profile["status"] == "ok").all():  # a busy machine: the demo says so instead of planning on it silently
+        assert "warning:" in result.stdout and "--allow-unstable" in result.stdout
     schedule = load_schedule(out / "plan.json")
     assert schedule.policy == "themis" and len(schedule.steps) == 15
     comparison = json.loads((out / "comparison.json").read_text())

@@ -9,7 +9,7 @@ import pytest
 
 from themis.cli.app import app
 from themis.profiler.cluster import NodeClass, node_classes, task_options
-from themis.profiler.table import read_profile
+from themis.profiler.table import MEASURED_STATUSES, read_profile
 
 ray = pytest.importorskip("ray")
 
@@ -41,7 +41,7 @@ def test_profile_engine_ray_measures_every_node_class_on_its_own_node(tmp_path, 
                     if name.startswith("node_class:")}
         out = tmp_path / "cluster.parquet"
         done = cli_runner.invoke(app, ["profile", "small_cnn", "--engine", "ray", "--cores", "1", "--batch-sizes", "1,4",
-                                       "--budget-s", "0.05", "--min-samples", "3", "--warmup", "1", "--out", str(out), "--json"])
+                                       "--budget-s", "0.05", "--min-samples", "100", "--warmup-calls", "1", "--out", str(out), "--json"])
         assert done.exit_code == 0, done.output
     finally:
         ray.shutdown()
@@ -50,7 +50,7 @@ def test_profile_engine_ray_measures_every_node_class_on_its_own_node(tmp_path, 
     assert sorted(frame["device_id"].unique()) == ["node-class:large", "node-class:small"]
     for device_id, cells in frame.groupby("device_id"):
         name = device_id.removeprefix("node-class:")
-        assert sorted(cells["batch_size"]) == [1, 4] and set(cells["status"]) == {"ok"}
+        assert sorted(cells["batch_size"]) == [1, 4] and set(cells["status"]) <= set(MEASURED_STATUSES)  # a shared machine may contend
         assert cells["device_name"].str.endswith(f"[{name}]").all()
     classes = frame.attrs["environment"]["node_classes"]
     assert {name: c["node_id"] for name, c in classes.items()} == expected  # each class ran on the node advertising it

@@ -1,4 +1,4 @@
-"""One cell: the stopping rule, the statistics, memory and the out-of-memory classification."""
+"""Timing primitives and the cell record: pooled statistics, windows, the p99 sample floor, OOM classification."""
 
 from __future__ import annotations
 
@@ -6,70 +6,55 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
+from themis.profiler.errors import BadOptionError
 from themis.profiler.measure import (
+    P99_MIN_SAMPLES,
     Budget,
     CellRecord,
     cpu_timer,
+    failure_text,
     is_out_of_memory,
-    measure_cell,
-    time_calls,
+    time_window,
 )
-from themis.sample_models import SAMPLE_MODELS
 
 
 def _record(batch_size: int = 4) -> CellRecord:
     return CellRecord("small_cnn", "cpu", "test cpu", "", 1, batch_size, "float32", "3x32x32")
 
 
-def test_statistics_match_numpy() -> None:
-    times = list(np.random.default_rng(0).lognormal(1.0, 0.3, 257))
-    record = _record(batch_size=8).with_times(times)
-    np.testing.assert_allclose([record.p50_ms, record.p90_ms, record.p95_ms, record.p99_ms], np.percentile(times, [50, 90, 95, 99]))
-    assert record.mean_ms == pytest.approx(np.mean(times)) and record.std_ms == pytest.approx(np.std(times, ddof=1))
-    assert (record.min_ms, record.max_ms, record.samples) == (min(times), max(times), 257)
-    assert record.throughput_ips == pytest.approx(8 * 1000 / np.mean(times))
+def test_pooled_statistics_match_numpy_on_the_concatenated_calls() -> None:
+    rng = np.random.default_rng(0)
+    per_process = [list(rng.lognormal(1.0 + 0.05 * i, 0.3, n)) for i, n in enumerate((101, 77, 130))]
+    record = _record(batch_size=8).with_samples(per_process)
+    pooled = np.concatenate(per_process)
+    np.testing.assert_allclose([record.p50_ms, record.p90_ms, record.p95_ms, record.p99_ms], np.percentile(pooled, [50, 90, 95, 99]))
+    assert record.mean_ms == pytest.approx(pooled.mean()) and record.std_ms == pytest.approx(pooled.std(ddof=1))
+    assert (record.min_ms, record.max_ms, record.samples, record.processes) == (pooled.min(), pooled.max(), 308, 3)
+    assert record.throughput_ips == pytest.approx(8 * 1000 / pooled.mean())
+    assert record.samples_ms == pooled.tolist() and record.process_samples == [101, 77, 130]
 
 
-def test_min_samples_are_taken_even_past_the_budget() -> None:
+def test_a_window_takes_both_its_calls_and_its_seconds() -> None:
     calls = []
-    times = time_calls(lambda: (calls.append(1), time.sleep(0.01)), Budget(budget_s=0.001, min_samples=7, warmup=2), cpu_timer)
-    assert len(times) == 7 and len(calls) == 9  # 2 warm-up calls are not timed
-    assert min(times) >= 10.0
-
-
-def test_budget_ends_a_noisy_cell() -> None:
-    rng = np.random.default_rng(1)
+    times = time_window(lambda: (calls.append(1), time.sleep(0.002)), cpu_timer, min_calls=7, min_s=0.0)
+    assert len(times) == len(calls) == 7 and min(times) >= 2.0
     started = time.perf_counter()
-    times = time_calls(lambda: time.sleep(rng.choice([0.0005, 0.004])), Budget(budget_s=0.2, min_samples=3, warmup=0, stable_tolerance=0.0), cpu_timer)
-    assert 0.2 <= time.perf_counter() - started < 1.0 and len(times) > 3
+    times = time_window(lambda: time.sleep(0.002), cpu_timer, min_calls=1, min_s=0.05)
+    assert sum(times) >= 50.0 and len(times) >= 2 and time.perf_counter() - started < 5
 
 
-def test_a_stable_median_ends_the_cell_before_the_budget() -> None:
-    budget = Budget(budget_s=30.0, min_samples=10, warmup=0, stable_after=50, stable_tolerance=0.5)
-    started = time.perf_counter()
-    times = time_calls(lambda: time.sleep(0.001), budget, cpu_timer)
-    assert 50 <= len(times) < 200 and time.perf_counter() - started < 5
+@pytest.mark.parametrize("min_samples", [1, 10, P99_MIN_SAMPLES - 1])
+def test_fewer_calls_than_a_p99_needs_are_refused(min_samples: int) -> None:
+    with pytest.raises(BadOptionError, match="--min-samples.*p99"):
+        Budget(min_samples=min_samples).validate()
+    Budget(min_samples=P99_MIN_SAMPLES).validate()
 
 
-def test_measure_cell_on_a_real_model() -> None:
-    model = SAMPLE_MODELS["small_cnn"].build()
-    record = measure_cell(_record(), model, lambda b: torch.randn(b, 3, 32, 32), Budget(budget_s=0.05, min_samples=5, warmup=1))
-    assert record.status == "ok" and record.error == "" and record.samples >= 5
-    assert record.min_ms <= record.p50_ms <= record.p99_ms <= record.max_ms
-    assert record.peak_memory_mb > 10
-
-
-def test_measure_cell_records_a_real_allocator_failure_as_oom() -> None:
-    record = measure_cell(_record(), lambda x: torch.empty(2**50, dtype=torch.uint8), lambda b: torch.zeros(b), Budget())
-    assert record.status == "oom" and "alloc" in record.error and record.samples == 0
-
-
-def test_measure_cell_records_other_failures_as_error() -> None:
-    model = SAMPLE_MODELS["mlp"].build()
-    record = measure_cell(_record(), model, lambda b: torch.randn(b, 3), Budget())
-    assert record.status == "error" and record.error.startswith("RuntimeError")
+def test_failure_text_is_one_short_line() -> None:
+    text = failure_text(RuntimeError("first line\nsecond line " + "x" * 1000))
+    assert text == "RuntimeError: first line" and "\n" not in failure_text(ValueError("a" * 2000))
+    assert len(failure_text(ValueError("a" * 2000))) == 500
 
 
 @pytest.mark.parametrize(
