@@ -95,7 +95,7 @@ def load_replica_types(
     """Every (model, device, cores) of the LLM profiles as a replica type, for one model.
 
     CPU types are the core counts measured (optionally limited by `--cores` and the node
-    size); every GPU profile is one type. The KV cache is `--kv-capacity-tokens`, else the
+    size); every GPU profile is one type. No `--profile`: the newest stored profiles. The KV cache is `--kv-capacity-tokens`, else the
     profile's own (published GPU profiles size it from the GPU's memory), else the CPU default.
     """
     from themis.planner.llm.iteration import fit_iteration_models
@@ -105,8 +105,12 @@ def load_replica_types(
     from themis.planner.model.config import DEFAULT_CPU_KV_CAPACITY_TOKENS
     from themis.profiler.llm_table import read_llm_profile
 
-    if not profiles:
-        raise InputError("an LLM service needs --profile (an LLM profile file, or published:MODEL@GPU)", option="--profile")
+    if not profiles:  # the newest stored profiles of the model, as for batch services
+        from themis.cli import output
+        from themis.profiler.store import newest_profiles
+
+        profiles = newest_profiles(model)
+        output.err_console.print(f"themis: using {', '.join(map(str, profiles))}", highlight=False, soft_wrap=True)
     allowed = set(parse_int_list(cores, "--cores")) if cores else None
     types: list[ReplicaType] = []
     for path in profiles:
@@ -118,7 +122,8 @@ def load_replica_types(
             frame = read_llm_profile(path)
         footer_kv = frame.attrs.get("llm", {}).get("kv_capacity_tokens")
         for fitted in fit_iteration_models(frame):
-            if fitted.device_kind == "cpu" and ((allowed is not None and fitted.cores not in allowed) or (node_cores and fitted.cores > node_cores)):
+            too_big = node_cores and fitted.cores > node_cores
+            if fitted.device_kind == "cpu" and ((allowed is not None and fitted.cores not in allowed) or too_big):
                 continue
             if model is not None and fitted.model != model:
                 continue

@@ -65,7 +65,8 @@ def report(
     )
 
     if plan is not None and read_json_object(plan, "a themis plan").get("kind") == "llm_plan":
-        raise InputError("an LLM plan is reported through its comparison: `themis compare ... --out cmp.json`, then --comparison", file=plan)
+        raise InputError("an LLM plan is reported through its comparison (`themis compare ... --out cmp.json`, then --comparison)",
+                         file=plan)
     the_trace = load_trace(trace) if trace else None
     if the_trace is not None and scale != 1.0:
         the_trace = the_trace.scaled(scale)

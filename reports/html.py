@@ -221,7 +221,8 @@ def _llm_comparison_section(comparison: dict[str, Any], pngs: dict[str, bytes]) 
     rows = []
     for name, row in comparison["policies"].items():
         per_mtok = row["cost_per_mtok"]
-        rows.append([name, f"{row['violation_rate']:.2%}", f"{row['goodput_rps'] or 0:,.3f}", ms(row["ttft_p99_ms"]), ms(row["tpot_p99_ms"]),
+        rows.append([name, f"{row['violation_rate']:.2%}", f"{row['goodput_rps'] or 0:,.3f}", ms(row["ttft_p99_ms"]),
+                     ms(row["tpot_p99_ms"]),
                      f"{row['unit_seconds'] / 3600:.2f}", f"{row['cost']:.4f}", "n/a" if per_mtok is None else f"{per_mtok:.4f}",
                      row["scale_actions"]])
     table = _table(["policy", "violation rate", "goodput rps", "TTFT p99 ms", "TPOT p99 ms", "unit-hours", "cost", "cost per Mtok",

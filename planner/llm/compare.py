@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from themis.common import SCHEMA_VERSION
 from themis.common.jsonvalues import finite_or_none
 from themis.planner.errors import PlanInputError
 from themis.planner.llm.capacity import CapacityCache

@@ -1,8 +1,9 @@
 """The canonical trace file (`themis trace convert`): Parquet with its meaning in the footer.
 
 Arrivals (`arrival_s`) for per-request traces, with `prompt_tokens` and `output_tokens`
-when the trace has them, else counts (`count`) per interval; the footer carries `themis.schema_version`, `themis.kind` = `trace`, `themis.trace_start`,
-`themis.interval_s`, `themis.intervals`, `themis.name` and `themis.source_format`.
+when the trace has them, else counts (`count`) per interval; the footer carries
+`themis.schema_version`, `themis.kind` = `trace`, `themis.trace_start`, `themis.interval_s`,
+`themis.intervals`, `themis.name` and `themis.source_format`.
 """
 
 from __future__ import annotations

@@ -38,9 +38,9 @@ class Trace:
 
     def __post_init__(self) -> None:
         tokens = (self.prompt_tokens, self.output_tokens)
-        if any(t is not None for t in tokens):
-            if self.arrivals_s is None or any(t is None or len(t) != len(self.arrivals_s) for t in tokens):
-                raise ValueError("prompt_tokens and output_tokens must both be given, one per arrival")
+        given = any(t is not None for t in tokens)
+        if given and (self.arrivals_s is None or any(t is None or len(t) != len(self.arrivals_s) for t in tokens)):
+            raise ValueError("prompt_tokens and output_tokens must both be given, one per arrival")
 
     @property
     def has_tokens(self) -> bool:

@@ -115,3 +115,24 @@ def test_llm_bad_input_exits_2_with_one_line(cli_runner, short_trace, functions_
         assert result.exit_code == 2, (args, result.output)
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith("themis: error:") and fragment in line, line
+
+
+def test_profile_dispatches_llms_to_the_llm_profiler(cli_runner, tmp_path, monkeypatch):
+    from themis.profiler.llm import is_llm_model
+    from themis.profiler.llm_table import read_llm_profile
+
+    assert is_llm_model("tiny_llm") and not is_llm_model("resnet18")
+    assert is_llm_model("themis.sample_models.tiny_llm:TinyLlm") and is_llm_model("support.llm_factories:micro_llm")
+    assert not is_llm_model("support.llm_factories:unannotated_llm") and not is_llm_model("no_such_module:x")
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[1]))  # the measuring process imports the factory too
+    out = tmp_path / "micro.parquet"
+    result = run(cli_runner, "profile", "support.llm_factories:micro_llm", "--cores", "1", "--budget-s", "0.01", "--min-samples", "2",
+                 "--warmup", "0", "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["kind"] == "llm_profile_run" and summary["cells"] == summary["ok_cells"] == 24
+    frame = read_llm_profile(out)
+    assert set(frame["phase"]) == {"prefill", "decode"} and (frame["p50_ms"] > 0).all()
+    assert summary["iteration_models"][0]["coef_ms"]["alpha_ms"] > 0
+    again = run(cli_runner, "profile", "support.llm_factories:micro_llm", "--out", str(out))
+    assert again.exit_code == 2 and "--overwrite" in again.stderr

@@ -53,7 +53,7 @@ def comparison(trace, types):
 def test_every_policy_is_replayed_on_the_same_requests(comparison, trace):
     data = comparison.to_dict()
     assert data["kind"] == "llm_comparison" and list(data["policies"]) == list(LLM_COMPARE_POLICIES)
-    for name, row in data["policies"].items():
+    for row in data["policies"].values():
         assert row["requests"] == trace.requests and len(row["timeline"]) == 15
         assert sum(r["requests"] for r in row["timeline"]) == trace.requests
         assert row["served"] + row["unserved"] == trace.requests
@@ -138,3 +138,19 @@ def test_the_plan_json_lists_each_intervals_replicas_by_type(comparison):
         assert tuple(listed) == step.replicas
     assert [t["label"] for t in data["replica_types"]] == ["NVIDIA A100-SXM4-80GB", "NVIDIA H100 80GB HBM3"]
     assert len(plan.to_frame()) == sum(1 for s in plan.steps for r in s.replicas if r)
+
+
+def test_timeline_figures_are_the_requests_of_each_interval(comparison):
+    outcome = next(o for o in comparison.outcomes if o.policy == "hpa")
+    result = outcome.result
+    rows = outcome.timeline(SLO, 60.0, 900.0)
+    arrival = result.requests.arrival_s
+    busy = [i for i, row in enumerate(rows) if row["requests"] > 50][:3]
+    assert len(busy) == 3
+    for i in busy:
+        inside = (arrival >= 60.0 * i) & (arrival < 60.0 * (i + 1))
+        ttft = np.sort(result.ttft_s[inside] * 1000.0)
+        assert rows[i]["requests"] == inside.sum()
+        assert rows[i]["ttft_p99_ms"] == pytest.approx(ttft[math.ceil(0.99 * ttft.size) - 1])  # inverted-CDF percentile
+        assert rows[i]["goodput_rps"] == pytest.approx(result.meets(SLO)[inside].sum() / 60.0)
+        assert rows[i]["replicas"] == sum(1 for s in outcome.slots if s.requested_s <= 60.0 * i < s.remove_s)

@@ -57,7 +57,8 @@ def test_a_bad_token_cell_names_its_row(tmp_path, llm_trace_path, column, junk) 
 
 def test_request_log_token_columns_follow_the_sort(tmp_path) -> None:
     path = tmp_path / "log.csv"
-    pd.DataFrame({"timestamp": [3.0, 1.0, 2.0, 1.0], "input_tokens": [30, 10, 20, 11], "output_tokens": [3, 1, 2, 4]}).to_csv(path, index=False)
+    log = {"timestamp": [3.0, 1.0, 2.0, 1.0], "input_tokens": [30, 10, 20, 11], "output_tokens": [3, 1, 2, 4]}
+    pd.DataFrame(log).to_csv(path, index=False)
     trace = load_trace(path)
     assert trace.source_format == "request_log"
     np.testing.assert_array_equal(trace.arrivals_s, [1.0, 1.0, 2.0, 3.0])
