@@ -6,7 +6,8 @@ The model must have the serving interface of `themis.sample_models.tiny_llm` (a
 one. Each core count runs in its own process (`python -m themis.profiler.llm`), pinned
 with `themis.profiler.worker.confine` (CPU affinity plus as many torch threads) before
 torch is imported, so it sees the machine the way a container with that many cores does.
-The parent never imports torch and rewrites the Parquet table atomically after every cell.
+The parent does not import torch itself (only a user factory's module, which `is_llm_model`
+imports to inspect it) and rewrites the Parquet table atomically after every cell.
 
 Timing reuses `themis.profiler.measure` (warm-up, budget, early stop on a settled median;
 CPU wall clock or CUDA events). A decode cell prefills its context once, untimed, then
