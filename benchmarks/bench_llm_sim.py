@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "planner" / "llm"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 sys.path.insert(0, str(Path(__file__).parent))
 from _results import markdown_table, record  # noqa: E402
 from simpy_llm_reference import simulate_llm_reference  # noqa: E402

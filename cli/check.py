@@ -6,10 +6,12 @@ from pathlib import Path
 
 import typer
 
+from themis.cli import llm_service as llm
 from themis.cli import options as opt
 from themis.cli import output
 from themis.cli.options import parse_fraction
 from themis.cli.service import load_traffic
+from themis.cli.settings import load_settings
 from themis.common.errors import InputError
 
 
@@ -36,6 +38,7 @@ def check(
     max_core_hours: float = typer.Option(None, "--max-core-hours", help="Budget: core-hours over the trace."),
     max_cost: float = typer.Option(None, "--max-cost", help="Budget: cost over the trace (needs --price)."),
     max_violation_rate: str = typer.Option(None, "--max-violation-rate", help="Budget: share of requests over the SLO (default 1 - percentile)."),
+    max_cost_per_mtok: float = typer.Option(None, "--max-cost-per-mtok", help="Budget: cost per million tokens served (LLM services; needs --price)."),
     baseline: Path = typer.Option(None, "--baseline", help="Regression gate: the previous profile to compare with."),
     max_regression: str = typer.Option("10%", "--max-regression", help="Regression gate: fail when a cell is confidently (95% CI) slower by more than this."),
     metric: str = typer.Option("p50_ms", "--metric", help="Regression gate: the latency column compared."),
@@ -43,6 +46,9 @@ def check(
     allow_unstable: bool = opt.ALLOW_UNSTABLE_OPTION,
     junit: Path = typer.Option(None, "--junit", help="Write the verdict as JUnit XML."),
     summary: Path = typer.Option(None, "--summary", help="Write the verdict as Markdown (CI job summary)."),
+    kv_capacity_tokens: int = llm.KV_CAPACITY_OPTION,
+    max_num_batched_tokens: int = llm.BATCHED_TOKENS_OPTION,
+    mix_window: str = llm.MIX_WINDOW_OPTION,
     as_json: bool = output.JSON_OPTION,
     out: Path = output.OUT_OPTION,
 ) -> None:
@@ -66,6 +72,29 @@ def check(
 
     if not capacity_gate and baseline is None:
         raise InputError("nothing to check: --no-capacity needs --baseline", option="--no-capacity")
+    budget = CapacityBudget(
+        max_replicas=max_replicas,
+        max_cores=max_cores,
+        max_core_hours=max_core_hours,
+        max_cost=max_cost,
+        max_violation_rate=parse_fraction(max_violation_rate, "--max-violation-rate") if max_violation_rate else None,
+        max_cost_per_mtok=max_cost_per_mtok,
+    )
+    settings = load_settings()
+    if llm.is_llm_service(slo or settings.get("slo"), profile):
+        verdict = llm.llm_verdict(
+            profile, trace, budget, settings=settings, slo=slo, percentile=percentile, model=model, policy=policy, interval=interval,
+            cold_start=cold_start, cores=cores, node_cores=node_cores, forecast=forecast, scale=scale, price=price,
+            kv_capacity_tokens=kv_capacity_tokens, max_num_batched_tokens=max_num_batched_tokens, mix_window=mix_window,
+            regression=baseline is not None or not capacity_gate, peak_rps=peak_rps,
+        )
+        for path, write in ((junit, write_junit), (summary, write_markdown)):
+            if path is not None:
+                write(verdict, path)
+        output.render(verdict, as_json=as_json, out=out, show=lambda console: show_verdict(console, verdict), exit_code=verdict.exit_code)
+        return
+    if max_cost_per_mtok is not None:
+        raise InputError("applies to LLM services (a trace with tokens and an LLM profile)", option="--max-cost-per-mtok")
     config = opt.plan_config(
         slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, resize_delay=resize_delay, warmup=warmup,
         node_cores=node_cores, cores=cores, batch_sizes=batch_sizes, forecast=forecast, price=price,
@@ -74,13 +103,6 @@ def check(
     stages = stages_from_profiles(profile, model)
     if capacity_gate:  # the regression gate leaves untrusted cells out instead (or judges them with --allow-unstable)
         require_trusted(stages, allow_unstable)
-    budget = CapacityBudget(
-        max_replicas=max_replicas,
-        max_cores=max_cores,
-        max_core_hours=max_core_hours,
-        max_cost=max_cost,
-        max_violation_rate=parse_fraction(max_violation_rate, "--max-violation-rate") if max_violation_rate else None,
-    )
     regression = None
     if baseline is not None:
         current = pd.concat([read_profile(p) for p in profile], ignore_index=True)

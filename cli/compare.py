@@ -1,4 +1,5 @@
-"""`themis compare`: every policy through the simulator on one trace, in one table."""
+"""`themis compare`: every policy through the simulator on one trace, in one table (an LLM
+service through the continuous-batching simulator: `themis.planner.llm.compare`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from themis.cli import llm_service as llm
 from themis.cli import options as opt
 from themis.cli import output
 from themis.cli.service import load_service, load_traffic
@@ -32,7 +34,10 @@ def compare(
     headroom: float | None = opt.HEADROOM_OPTION,
     forecast: str | None = opt.FORECAST_OPTION,
     price: str | None = opt.PRICE_OPTION,
-    hpa_target: float = typer.Option(defaults.DEFAULT_HPA_TARGET, "--hpa-target", help="hpa: target CPU utilisation (0-1)."),
+    hpa_target: float = typer.Option(
+        None, "--hpa-target", help="hpa: target CPU utilisation (0-1); for an LLM service, requests waiting per replica.",
+        show_default=f"{defaults.DEFAULT_HPA_TARGET:g}; LLM: {defaults.DEFAULT_LLM_HPA_WAITING_PER_REPLICA:g}",
+    ),
     hpa_behavior: Path = typer.Option(
         None, "--hpa-behavior", help="hpa: a Kubernetes autoscaling/v2 `behavior` stanza (YAML; an HPA manifest will do)."
     ),
@@ -42,6 +47,10 @@ def compare(
     function: str = opt.FUNCTION_OPTION,
     top: int = opt.TOP_OPTION,
     allow_unstable: bool = opt.ALLOW_UNSTABLE_OPTION,
+    model: str = typer.Option(None, "--model", help="LLM: the model to compare when the profiles hold several."),
+    kv_capacity_tokens: int = llm.KV_CAPACITY_OPTION,
+    max_num_batched_tokens: int = llm.BATCHED_TOKENS_OPTION,
+    mix_window: str = llm.MIX_WINDOW_OPTION,
     as_json: bool = output.JSON_OPTION,
     out: Path = output.OUT_OPTION,
 ) -> None:
@@ -50,6 +59,7 @@ def compare(
     [b]Example[/b]
 
       themis compare --trace azure_llm.csv --profile resnet18.parquet --slo 200ms --cold-start 30s --scale 4
+      themis compare --trace azure_llm.csv --profile tiny_llm.parquet --slo ttft=8s,tpot=200ms   # an LLM service
     """
     from themis.planner.gates.compare import compare as run_compare
     from themis.planner.simulation.controllers.hpa import HpaConfig
@@ -58,6 +68,23 @@ def compare(
 
     names = tuple(p.strip() for p in policies.split(",") if p.strip())
     settings = load_settings()
+    if llm.is_llm_service(slo or settings.get("slo"), profile):
+        from themis.planner.llm.compare import LLM_COMPARE_POLICIES, compare_llm
+        from themis.reports.llm_tables import show_llm_comparison
+
+        the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)
+        config = llm.llm_plan_config(slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, max_replicas=max_replicas,
+                                     headroom=headroom, forecast=forecast, price=price, mix_window=mix_window, seed=seed, settings=settings)
+        types = llm.load_replica_types(profile, model=model, kv_capacity_tokens=kv_capacity_tokens,
+                                       max_num_batched_tokens=max_num_batched_tokens, cores=cores, node_cores=node_cores)
+        chosen = names if policies != ",".join(POLICIES) else LLM_COMPARE_POLICIES
+        result = compare_llm(the_trace, types, config, chosen, hpa_target_waiting=hpa_target or defaults.DEFAULT_LLM_HPA_WAITING_PER_REPLICA)
+        data = result.to_dict()
+        output.render(result, as_json=as_json, out=out, show=lambda console: show_llm_comparison(data, console))
+        return
+    hpa_target = defaults.DEFAULT_HPA_TARGET if hpa_target is None else hpa_target
+    if not 0 < hpa_target <= 1:
+        raise PlanInputError("must be in (0, 1]", option="--hpa-target")
     config = opt.plan_config(
         slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, resize_delay=resize_delay, warmup=warmup,
         max_replicas=max_replicas, node_cores=node_cores, cores=cores, batch_sizes=batch_sizes,

@@ -1,4 +1,5 @@
-"""`themis plan`: forecast the trace, run the DP, print or export the schedule."""
+"""`themis plan`: forecast the trace, run the DP, print or export the schedule (or, for an LLM
+service, the replicas per replica type: `themis.planner.llm.plan`)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from pathlib import Path
 
 import typer
 
+from themis.cli import llm_service as llm
 from themis.cli import options as opt
 from themis.cli import output
 from themis.cli.service import load_service, load_traffic
 from themis.cli.settings import load_settings
+from themis.common.errors import InputError
 from themis.planner.choices import PLANNED_POLICIES as POLICIES
 
 
@@ -40,6 +43,9 @@ def plan(
     allow_unstable: bool = opt.ALLOW_UNSTABLE_OPTION,
     explain: bool = typer.Option(False, "--explain", help="Also report the latency-model fit (held-out error, extrapolated cores)."),
     k8s: Path = typer.Option(None, "--k8s", help="Write Kubernetes objects (Deployment, KEDA ScaledObject, resize CronJob) to DIR."),
+    kv_capacity_tokens: int = llm.KV_CAPACITY_OPTION,
+    max_num_batched_tokens: int = llm.BATCHED_TOKENS_OPTION,
+    mix_window: str = llm.MIX_WINDOW_OPTION,
     as_json: bool = output.JSON_OPTION,
     out: Path = output.OUT_OPTION,
 ) -> None:
@@ -56,11 +62,27 @@ def plan(
       themis plan --trace azure_llm.csv --profile resnet18.parquet --slo 400ms --node-cores 16
       themis plan --trace azure_llm.csv --pipeline examples/pipeline.yaml --slo 1s --policy oracle --json
       themis plan --trace azure_llm.csv --profile resnet18.parquet --slo 400ms --k8s manifests/ --out plan.json
+      themis plan --trace azure_llm.csv --profile tiny_llm.parquet --slo ttft=8s,tpot=200ms   # an LLM service
     """
     from themis.planner.optimise.plan import plan as run_plan
     from themis.reports.plan_tables import show_plan
 
     settings = load_settings()
+    if llm.is_llm_service(slo or settings.get("slo"), profile):
+        if k8s is not None or pipeline is not None:
+            raise InputError("not available for an LLM service yet", option="--k8s" if k8s is not None else "--pipeline")
+        from themis.planner.llm.plan import plan_llm
+        from themis.reports.llm_tables import show_llm_plan
+
+        the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)
+        config = llm.llm_plan_config(slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, max_replicas=max_replicas,
+                                     headroom=headroom, forecast=forecast, price=price, mix_window=mix_window, seed=seed, settings=settings)
+        types = llm.load_replica_types(profile, model=model, kv_capacity_tokens=kv_capacity_tokens,
+                                       max_num_batched_tokens=max_num_batched_tokens, cores=cores, node_cores=node_cores)
+        result = plan_llm(the_trace, types, config, policy)
+        data = result.to_dict()
+        output.render(result, as_json=as_json, out=out, show=lambda console: show_llm_plan(data, console), exit_code=result.exit_code)
+        return
     config = opt.plan_config(
         slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, resize_delay=resize_delay,
         max_replicas=max_replicas, node_cores=node_cores, cores=cores, batch_sizes=batch_sizes,

@@ -93,8 +93,14 @@ def profile(
     [b]Example[/b]: themis profile resnet18 --cores 1,2 --batch-sizes 1,2,4,8 --out resnet18.parquet
     """
     from themis.profiler import run
+    from themis.profiler.llm import is_llm_model
     from themis.profiler.stability import parse_stability
 
+    if is_llm_model(model):  # prefill and decode iterations, measured by the LLM profiler
+        from themis.cli.profile_llm import profile_llm_command
+
+        return profile_llm_command(model, device=device, cores=cores, dtype=dtype, budget_s=budget_s, min_samples=min_samples,
+                                   warmup=warmup_calls, out=out, overwrite=overwrite, resume=resume, as_json=as_json)
     if dtype not in models.DTYPES:
         raise BadOptionError(f"unknown dtype {dtype!r}; use one of {', '.join(models.DTYPES)}", option="--dtype")
     if engine not in ("local", "ray"):

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 def _read_comparison(path: Path) -> dict:
     data = read_json_object(path, "a themis comparison")
-    if data.get("kind") != "comparison" or "policies" not in data:
+    if data.get("kind") not in ("comparison", "llm_comparison") or "policies" not in data:
         raise InputError("not a themis comparison (write one with `themis compare --out cmp.json`)", file=path)
     return data
 
@@ -44,7 +44,7 @@ def report(
     trace: Path = typer.Option(None, "--trace", help="Trace file: the load over time (with the plan's forecast)."),
     plan: Path = typer.Option(None, "--plan", help="Plan JSON: the schedule over time."),
     simulation: Path = typer.Option(None, "--simulation", help="Per-request table from `themis simulate --out x.parquet`."),
-    comparison: Path = typer.Option(None, "--comparison", help="Comparison JSON from `themis compare --out cmp.json`."),
+    comparison: Path = typer.Option(None, "--comparison", help="Comparison JSON from `themis compare --out cmp.json` (batch or LLM service)."),
     scale: float = typer.Option(1.0, "--scale", help="Multiply the trace's load by this factor (as planned)."),
     title: str = typer.Option("themis report", "--title", help="Heading of the page."),
     as_json: bool = output.JSON_OPTION,
@@ -64,6 +64,9 @@ def report(
         render_report,
     )
 
+    if plan is not None and read_json_object(plan, "a themis plan").get("kind") == "llm_plan":
+        raise InputError("an LLM plan is reported through its comparison (`themis compare ... --out cmp.json`, then --comparison)",
+                         file=plan)
     the_trace = load_trace(trace) if trace else None
     if the_trace is not None and scale != 1.0:
         the_trace = the_trace.scaled(scale)

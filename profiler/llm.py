@@ -6,7 +6,8 @@ The model must have the serving interface of `themis.sample_models.tiny_llm` (a
 one. Each core count runs in its own process (`python -m themis.profiler.llm`), pinned
 with `themis.profiler.worker.confine` (CPU affinity plus as many torch threads) before
 torch is imported, so it sees the machine the way a container with that many cores does.
-The parent never imports torch and rewrites the Parquet table atomically after every cell.
+The parent does not import torch itself (only a user factory's module, which `is_llm_model`
+imports to inspect it) and rewrites the Parquet table atomically after every cell.
 
 Timing reuses `themis.profiler.measure` (warm-up, budget, early stop on a settled median;
 CPU wall clock or CUDA events). A decode cell prefills its context once, untimed, then
@@ -15,12 +16,15 @@ times `decode` repeatedly from that same cache, so every sample sees the same co
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import math
 import os
 import subprocess
 import sys
 import tempfile
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -164,6 +168,23 @@ def measure_llm_cell(record: LlmCellRecord, module: Any, budget: Budget, device:
 
 
 # ----------------------------------------------------------------------------- worker process
+
+
+def is_llm_model(reference: str) -> bool:
+    """Whether MODEL names an LLM (measured here, not by the batch profiler): a sample of kind
+    `llm`, or a `module:factory` that is a class with `prefill` and `decode`, or a function
+    whose return annotation is such a class. The factory is inspected, never called."""
+    if reference in SAMPLE_MODELS:
+        return SAMPLE_MODELS[reference].is_llm
+    if ":" not in reference or "/" in reference:
+        return False
+    module_name, _, attribute = reference.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+        target = factory if inspect.isclass(factory) else typing.get_type_hints(factory).get("return")
+    except Exception:  # noqa: BLE001 - an unimportable or unannotated factory is not known to be an LLM; resolve_model names the problem
+        return False
+    return inspect.isclass(target) and all(callable(getattr(target, name, None)) for name in ("prefill", "decode"))
 
 
 def llm_model_spec(reference: str) -> ModelSpec:

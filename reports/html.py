@@ -89,7 +89,9 @@ def render_report(inputs: ReportInputs, html_path: str | Path) -> ReportResult:
                  _totals_table(inputs.schedule) if inputs.schedule is not None else "",
                  _latency_note(inputs.requests, slo_ms) if inputs.requests is not None else ""]
         sections.append(_section("Load, schedule and latency over time", _ZOOM_HINT + figure + "".join(notes)))
-    if inputs.comparison is not None:
+    if inputs.comparison is not None and inputs.comparison.get("kind") == "llm_comparison":
+        sections.append(_llm_comparison_section(inputs.comparison, pngs))
+    elif inputs.comparison is not None:
         pngs["comparison"] = static_plots.png(static_plots.comparison_figure(inputs.comparison))
         sections.append(_section("Policy comparison", _img("comparison", pngs["comparison"]) + _comparison_table(inputs.comparison)))
     if not sections:
@@ -203,3 +205,29 @@ def _comparison_table(comparison: dict[str, Any]) -> str:
                      "n/a" if ratio is None else f"{ratio:.2f}x"])
     return _table(["policy", "violation rate", "violations", "p50 ms", "p95 ms", "p99 ms", "core-hours", "scale actions",
                    "violations / themis"], rows)
+
+
+def _llm_comparison_section(comparison: dict[str, Any], pngs: dict[str, bytes]) -> str:
+    """An LLM comparison: TTFT/TPOT, goodput and replicas over time, bars per policy, the table."""
+    from themis.reports import llm_plots, static_plots
+    from themis.reports.llm_tables import slo_text
+
+    pngs["llm_timeline"] = static_plots.png(llm_plots.llm_timeline_figure(comparison, llm_plots.comparison_axis(comparison)))
+    pngs["comparison"] = static_plots.png(llm_plots.llm_comparison_figure(comparison))
+
+    def ms(value: float | None) -> str:
+        return "inf" if value is None else f"{value:,.1f}"
+
+    rows = []
+    for name, row in comparison["policies"].items():
+        per_mtok = row["cost_per_mtok"]
+        rows.append([name, f"{row['violation_rate']:.2%}", f"{row['goodput_rps'] or 0:,.3f}", ms(row["ttft_p99_ms"]),
+                     ms(row["tpot_p99_ms"]),
+                     f"{row['unit_seconds'] / 3600:.2f}", f"{row['cost']:.4f}", "n/a" if per_mtok is None else f"{per_mtok:.4f}",
+                     row["scale_actions"]])
+    table = _table(["policy", "violation rate", "goodput rps", "TTFT p99 ms", "TPOT p99 ms", "unit-hours", "cost", "cost per Mtok",
+                    "scale actions"], rows)
+    note = (f"<p>{html.escape(slo_text(comparison['slo']))}; a violation is a request missing TTFT or TPOT; unit-hours are core-hours "
+            "(CPU replicas) plus GPU-hours.</p>")
+    body = _img("llm_timeline", pngs["llm_timeline"]) + _img("comparison", pngs["comparison"]) + note + table
+    return _section(f"LLM policy comparison: {comparison['trace']}", body)

@@ -55,6 +55,19 @@ def show_trace_summary(summary: Any) -> Callable[[Console], None]:
         )
         table.add_row("burstiness", f"CV {_number(summary.cv)}  peak/mean {_number(summary.peak_to_mean)}")
         table.add_row("rate over time", sparkline(summary.sparkline_rps))
+        tokens = summary.tokens
+        if tokens is not None:
+            for name, stats in (("prompt tokens", tokens.prompt), ("output tokens", tokens.output)):
+                table.add_row(
+                    name,
+                    f"mean {_number(stats.mean, 1)}  p50 {_number(stats.p50, 0)}  p90 {_number(stats.p90, 0)}  "
+                    f"p99 {_number(stats.p99, 0)}  max {_number(stats.max, 0)}  total {stats.total:,}",
+                )
+            table.add_row(
+                f"tokens/s per {summary.interval_s:g} s",
+                f"prompt mean {_number(tokens.mean_prompt_tokens_per_s, 0)}  max {_number(tokens.max_prompt_tokens_per_s, 0)}  "
+                f"output mean {_number(tokens.mean_output_tokens_per_s, 0)}  max {_number(tokens.max_output_tokens_per_s, 0)}",
+            )
         console.print(table)
 
     return show

@@ -51,6 +51,8 @@ class CapacityBudget:
     max_core_hours: float | None = None
     max_cost: float | None = None
     max_violation_rate: float | None = None
+    max_cost_per_mtok: float | None = None
+    """Cost per million tokens served: LLM services only (`themis.planner.llm.check`)."""
 
 
 def check_capacity(

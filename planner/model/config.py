@@ -137,3 +137,22 @@ class SimConfig:
             raise PlanInputError(f"must not be negative, got {self.warmup_s:g} s", option="--warmup")
         if self.cold_start_s < 0 or self.resize_s < 0 or self.slo_ms <= 0:
             raise PlanInputError("cold_start_s and resize_s must be >= 0 and slo_ms > 0")
+
+
+# --- LLM services (themis.planner.llm): the defaults of LLM planning and comparison -------------
+DEFAULT_LLM_MIX_WINDOW_S = 600.0
+"""The token mix a replica's capacity is searched for is re-estimated every this long: online
+policies use the previous window's requests, offline ones the window's own."""
+MIN_LLM_MIX_REQUESTS = 100
+"""A token mix holds at least this many requests (the latest ones before its window ends)."""
+DEFAULT_LLM_CAPACITY_REQUESTS = 2000
+"""Poisson arrivals simulated per probe of the capacity search (its p99 is the 20th worst)."""
+DEFAULT_CPU_KV_CAPACITY_TOKENS = 131_072
+"""KV cache of a CPU replica when the profile does not size it: its RAM holds plenty (1 GiB for
+tiny_llm's 8 KiB a token); GPU profiles carry their own from the GPU's memory."""
+DEFAULT_LLM_TYPE_SWITCH_SAVING = 0.1
+"""`themis` moves an LLM service to another replica type only when that saves at least this
+share of the cost (a type change is new replicas and a cold start, so small savings flap)."""
+DEFAULT_LLM_HPA_WAITING_PER_REPLICA = 5.0
+"""`hpa` on an LLM service: target requests waiting per replica (vLLM's `num_requests_waiting`),
+the threshold common in vLLM KEDA/HPA set-ups."""

@@ -1,8 +1,9 @@
 """The canonical trace file (`themis trace convert`): Parquet with its meaning in the footer.
 
-Arrivals (`arrival_s`) for per-request traces, else counts (`count`) per interval; the
-footer carries `themis.schema_version`, `themis.kind` = `trace`, `themis.trace_start`,
-`themis.interval_s`, `themis.intervals`, `themis.name` and `themis.source_format`.
+Arrivals (`arrival_s`) for per-request traces, with `prompt_tokens` and `output_tokens`
+when the trace has them, else counts (`count`) per interval; the footer carries
+`themis.schema_version`, `themis.kind` = `trace`, `themis.trace_start`, `themis.interval_s`,
+`themis.intervals`, `themis.name` and `themis.source_format`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from themis.planner.errors import TraceError
 from themis.planner.traffic.reading import PathLike, reading_errors
 from themis.planner.traffic.trace import Trace
 
+TOKEN_COLUMNS = ("prompt_tokens", "output_tokens")
+
 
 def write_trace(trace: Trace, path: PathLike) -> Path:
     """Write the canonical Parquet form: `arrival_s` per request, or `count` per interval.
@@ -31,7 +34,10 @@ def write_trace(trace: Trace, path: PathLike) -> Path:
     `load_trace` restores the same `Trace`.
     """
     if trace.arrivals_s is not None:
-        table = pa.table({"arrival_s": pa.array(trace.arrivals_s, pa.float64())})
+        columns = {"arrival_s": pa.array(trace.arrivals_s, pa.float64())}
+        if trace.has_tokens:
+            columns.update(prompt_tokens=pa.array(trace.prompt_tokens, pa.int32()), output_tokens=pa.array(trace.output_tokens, pa.int32()))
+        table = pa.table(columns)
     else:
         table = pa.table({"count": pa.array(np.asarray(trace.counts, dtype=np.int64))})
     meta = {
@@ -69,7 +75,10 @@ def read_canonical(path: PathLike) -> Trace:
     if "arrival_s" in table.column_names:
         arrivals = table.column("arrival_s").to_numpy().astype(np.float64)
         counts = np.bincount((arrivals // interval_s).astype(np.int64), minlength=intervals)[:intervals]
-        return Trace(name, fmt, start, interval_s, counts, arrivals)
+        tokens = [table.column(c).to_numpy().astype(np.int32) for c in TOKEN_COLUMNS if c in table.column_names]
+        if len(tokens) == 1:
+            raise TraceError("a themis trace with tokens needs both prompt_tokens and output_tokens", file=path)
+        return Trace(name, fmt, start, interval_s, counts, arrivals, *tokens)
     if "count" not in table.column_names:
         raise TraceError("a themis trace needs an 'arrival_s' or 'count' column", file=path)
     return Trace(name, fmt, start, interval_s, table.column("count").to_numpy().astype(np.int64))

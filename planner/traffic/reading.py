@@ -147,8 +147,16 @@ def first_true(mask: np.ndarray) -> int:
     return int(np.argmax(mask))
 
 
-def per_request_trace(name: str, fmt: str, start: datetime | None, arrivals_s: np.ndarray) -> Trace:
-    """A trace from sorted arrivals (seconds >= 0), with 1 s counts up to the last arrival."""
+def per_request_trace(
+    name: str,
+    fmt: str,
+    start: datetime | None,
+    arrivals_s: np.ndarray,
+    prompt_tokens: np.ndarray | None = None,
+    output_tokens: np.ndarray | None = None,
+) -> Trace:
+    """A trace from sorted arrivals (seconds >= 0), with 1 s counts up to the last arrival
+    (and each request's tokens, in the same order, when the format records them)."""
     if arrivals_s.size == 0:
         raise TraceError("no requests in the trace", file=name)
     if arrivals_s[-1] > MAX_PER_REQUEST_SPAN_S:
@@ -159,4 +167,4 @@ def per_request_trace(name: str, fmt: str, start: datetime | None, arrivals_s: n
     for first in range(0, arrivals_s.size, BINCOUNT_SLICE):  # slices keep the temporary small
         bins = (arrivals_s[first : first + BINCOUNT_SLICE] / PER_REQUEST_INTERVAL_S).astype(np.int64)  # floor, times >= 0
         counts += np.bincount(bins, minlength=intervals)
-    return Trace(name, fmt, start, PER_REQUEST_INTERVAL_S, counts, arrivals_s)
+    return Trace(name, fmt, start, PER_REQUEST_INTERVAL_S, counts, arrivals_s, prompt_tokens, output_tokens)

@@ -2,7 +2,8 @@
 
 Numbers above 1e11 are epoch milliseconds, above 1e8 epoch seconds, otherwise seconds
 relative to the start; text is ISO 8601. The time column is found by name (`TIME_COLUMNS`)
-or given with `--time-column`.
+or given with `--time-column`. An LLM service's log may also give each request's tokens:
+`input_tokens` (or `prompt_tokens`) and `output_tokens`, whole numbers >= 0.
 """
 
 from __future__ import annotations
@@ -27,17 +28,46 @@ from themis.planner.traffic.reading import (
 from themis.planner.traffic.trace import Trace
 
 TIME_COLUMNS = ("timestamp", "time", "arrival_s", "arrival", "ts", "t", "time_s")
+PROMPT_TOKEN_COLUMNS = ("input_tokens", "prompt_tokens")
+OUTPUT_TOKEN_COLUMN = "output_tokens"
 
 
 def read_request_log(path: PathLike, *, time_column: str | None = None) -> Trace:
-    """One timestamp per request (CSV or Parquet): epoch s/ms, relative seconds or ISO 8601."""
+    """One timestamp per request (CSV or Parquet): epoch s/ms, relative seconds or ISO 8601;
+    with each request's tokens when the log has token columns."""
     path = Path(path)
     frame, column = time_frame(path, time_column)
     seconds, start = seconds_since_start(frame, column, path)
-    seconds = np.sort(seconds)
+    tokens = token_columns(frame, path)
+    order = np.argsort(seconds, kind="stable")
+    seconds = seconds[order]
     if start is None:  # relative seconds keep their t = 0 unless some are negative
         seconds -= min(0.0, float(seconds[0]))
-    return per_request_trace(path.name, "request_log", start, seconds)
+    prompt, output = (t[order] for t in tokens) if tokens is not None else (None, None)
+    return per_request_trace(path.name, "request_log", start, seconds, prompt, output)
+
+
+def token_columns(frame: pd.DataFrame, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """(prompt tokens, output tokens) per row when the log names both, as int32; None when
+    it names neither. One without the other, or a cell that is not a whole number >= 0,
+    is a `TraceError` naming the row."""
+    lower = {str(c).lower(): c for c in frame.columns}
+    prompt = next((lower[name] for name in PROMPT_TOKEN_COLUMNS if name in lower), None)
+    output = lower.get(OUTPUT_TOKEN_COLUMN)
+    if prompt is None and output is None:
+        return None
+    if prompt is None or output is None:
+        missing = OUTPUT_TOKEN_COLUMN if output is None else " or ".join(PROMPT_TOKEN_COLUMNS)
+        raise TraceError(f"token counts need both columns: {missing} is missing", file=path, row=1)
+    out = []
+    for column in (prompt, output):
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values) | (values < 0) | (values != np.floor(values)) | (values >= 2**31)
+        if bad.any():
+            i = first_true(bad)
+            raise TraceError(f"{column} must be a whole number >= 0, got {shown(frame[column].iloc[i])}", file=path, row=i + 2)
+        out.append(values.astype(np.int32))
+    return out[0], out[1]
 
 
 def time_frame(path: Path, time_column: str | None) -> tuple[pd.DataFrame, str]:

@@ -1,4 +1,4 @@
-"""Size, span, rate percentiles and burstiness of a trace (`themis trace inspect`)."""
+"""Size, span, rate percentiles, burstiness and (LLM traces) tokens of a trace (`themis trace inspect`)."""
 
 from __future__ import annotations
 
@@ -38,13 +38,69 @@ class TraceSummary:
     cv: float
     peak_to_mean: float
     sparkline_rps: list[float] = field(default_factory=list)
+    tokens: TokenSummary | None = None
+    """Token distributions and rates, for a trace that records tokens (an LLM trace)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, "kind": "trace_summary", **self.__dict__}
+        data = {"schema_version": SCHEMA_VERSION, "kind": "trace_summary", **self.__dict__}
+        data["tokens"] = self.tokens.to_dict() if self.tokens is not None else None
+        return data
 
     def to_frame(self) -> pd.DataFrame:
-        row = {k: v for k, v in self.__dict__.items() if k != "sparkline_rps"}
+        row = {k: v for k, v in self.__dict__.items() if k not in ("sparkline_rps", "tokens")}
+        if self.tokens is not None:
+            row.update(self.tokens.flat())
         return pd.DataFrame([row])
+
+
+TOKEN_PERCENTILES = (50, 90, 99)
+
+
+@dataclass(frozen=True)
+class TokenStats:
+    """Distribution of one token count over the requests."""
+
+    mean: float
+    p50: float
+    p90: float
+    p99: float
+    max: float
+    total: int
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> TokenStats:
+        p50, p90, p99 = (float(v) for v in np.percentile(values, TOKEN_PERCENTILES))
+        return cls(float(values.mean()), p50, p90, p99, float(values.max()), int(values.sum(dtype=np.int64)))
+
+
+@dataclass(frozen=True)
+class TokenSummary:
+    """Prompt and output tokens per request, and tokens per second over the trace.
+
+    Rates are per `interval_s` bin: mean over the trace's duration, and the busiest bin.
+    """
+
+    prompt: TokenStats
+    output: TokenStats
+    mean_prompt_tokens_per_s: float
+    mean_output_tokens_per_s: float
+    max_prompt_tokens_per_s: float
+    max_output_tokens_per_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt.__dict__, "output": self.output.__dict__,
+            "mean_prompt_tokens_per_s": self.mean_prompt_tokens_per_s, "mean_output_tokens_per_s": self.mean_output_tokens_per_s,
+            "max_prompt_tokens_per_s": self.max_prompt_tokens_per_s, "max_output_tokens_per_s": self.max_output_tokens_per_s,
+        }
+
+    def flat(self) -> dict[str, float]:
+        """One column per figure (`prompt_tokens_p99`, ...), for CSV and Parquet."""
+        out = {f"{name}_tokens_{key}": value for name, stats in (("prompt", self.prompt), ("output", self.output))
+               for key, value in stats.__dict__.items()}
+        out.update({k: v for k, v in self.to_dict().items() if k.endswith("_per_s")})
+        return out
+
 
 SPARKLINE_WIDTH = 48
 
@@ -75,4 +131,20 @@ def summarize(trace: Trace, interval_s: float | None = None) -> TraceSummary:
         cv=std / mean if mean > 0 else 0.0,
         peak_to_mean=float(rates.max()) / mean if mean > 0 else 0.0,
         sparkline_rps=[float(b.mean()) if b.size else 0.0 for b in buckets],
+        tokens=token_summary(trace, interval_s) if trace.has_tokens and trace.requests else None,
+    )
+
+
+def token_summary(trace: Trace, interval_s: float) -> TokenSummary:
+    """Token distributions of `trace` and its prompt/output tokens per second per `interval_s` bin."""
+    n = int(np.ceil(trace.duration_s / interval_s - 1e-9))
+    bins = (trace.arrivals_s // interval_s).astype(np.int64)
+    per_s = [np.bincount(bins, weights=tokens, minlength=n)[:n] / interval_s for tokens in (trace.prompt_tokens, trace.output_tokens)]
+    return TokenSummary(
+        prompt=TokenStats.of(trace.prompt_tokens),
+        output=TokenStats.of(trace.output_tokens),
+        mean_prompt_tokens_per_s=float(per_s[0].mean()),
+        mean_output_tokens_per_s=float(per_s[1].mean()),
+        max_prompt_tokens_per_s=float(per_s[0].max()),
+        max_output_tokens_per_s=float(per_s[1].max()),
     )

@@ -3,7 +3,9 @@
 Every file format becomes one `Trace` (one loader module per format in this package).
 Times are seconds from the start of the trace; `start` keeps the calendar time of t = 0
 when the source has one. Capacity planning reads `peak_rates` (the busiest window inside
-each planning interval); simulation reads `request_arrivals`.
+each planning interval); simulation reads `request_arrivals`. LLM traces also carry each
+request's prompt and output tokens (`prompt_tokens`, `output_tokens`), aligned with
+`arrivals_s` and kept through `window` and `scaled`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ class Trace:
     `counts[i]` requests arrived in [i * interval_s, (i + 1) * interval_s). When the source
     has per-request timestamps, `arrivals_s` holds them sorted (and `counts` is their
     histogram); otherwise it is None and `request_arrivals` synthesises them.
+    `prompt_tokens[j]` and `output_tokens[j]` (int32, >= 0) are request j's tokens when the
+    source records them (an LLM trace); both None otherwise.
     """
 
     name: str
@@ -29,6 +33,19 @@ class Trace:
     interval_s: float
     counts: np.ndarray
     arrivals_s: np.ndarray | None = None
+    prompt_tokens: np.ndarray | None = None
+    output_tokens: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        tokens = (self.prompt_tokens, self.output_tokens)
+        given = any(t is not None for t in tokens)
+        if given and (self.arrivals_s is None or any(t is None or len(t) != len(self.arrivals_s) for t in tokens)):
+            raise ValueError("prompt_tokens and output_tokens must both be given, one per arrival")
+
+    @property
+    def has_tokens(self) -> bool:
+        """Whether every request's prompt and output tokens are known (an LLM trace)."""
+        return self.prompt_tokens is not None
 
     @property
     def duration_s(self) -> float:
@@ -99,25 +116,48 @@ class Trace:
         """The same shape of traffic at `factor` times the volume (for sizing experiments).
 
         Counts are scaled and rounded; per-request arrivals are thinned (factor < 1) or
-        dropped so that `request_arrivals` re-synthesises them (factor > 1).
+        dropped so that `request_arrivals` re-synthesises them (factor > 1). A trace with
+        tokens keeps them: thinning keeps the tokens of the requests kept; scaling up
+        synthesises the arrivals here (exactly what `request_arrivals(seed)` would) and
+        gives each one the tokens of a request drawn at random from the same native
+        interval of the original (never empty: its scaled count came from that interval).
         """
         rng = np.random.default_rng(seed)
         if self.arrivals_s is not None and factor <= 1.0:
-            kept = self.arrivals_s[rng.random(self.arrivals_s.size) < factor]
+            keep = rng.random(self.arrivals_s.size) < factor
+            kept = self.arrivals_s[keep]
             counts = np.bincount((kept // self.interval_s).astype(np.int64), minlength=len(self.counts))
-            return replace(self, counts=counts[: len(self.counts)], arrivals_s=kept)
+            return replace(self, counts=counts[: len(self.counts)], arrivals_s=kept, **self._tokens_where(keep))
         counts = np.round(self.counts * factor).astype(np.int64)
-        return replace(self, counts=counts, arrivals_s=None)
+        up = replace(self, counts=counts, arrivals_s=None, prompt_tokens=None, output_tokens=None)
+        if not self.has_tokens:
+            return up
+        arrivals = up.request_arrivals(seed)
+        old_bins = (self.arrivals_s // self.interval_s).astype(np.int64)
+        new_bins = (arrivals // self.interval_s).astype(np.int64)
+        first = np.searchsorted(old_bins, new_bins, side="left")
+        count = np.searchsorted(old_bins, new_bins, side="right") - first
+        draws = np.random.default_rng([seed, 1]).random(arrivals.size)  # a stream of its own: arrivals stay as they were
+        picks = first + np.minimum((draws * count).astype(np.int64), count - 1)
+        return replace(up, arrivals_s=arrivals, prompt_tokens=self.prompt_tokens[picks], output_tokens=self.output_tokens[picks])
+
+    def _tokens_where(self, mask: np.ndarray) -> dict[str, np.ndarray | None]:
+        """The token arrays of the requests selected by `mask` (None when there are none)."""
+        if not self.has_tokens:
+            return {}
+        return {"prompt_tokens": self.prompt_tokens[mask], "output_tokens": self.output_tokens[mask]}
 
     def window(self, t_start_s: float, t_end_s: float) -> Trace:
         """The part of the trace in [t_start_s, t_end_s), re-based to start at 0."""
         first = int(t_start_s // self.interval_s)
         last = int(np.ceil(t_end_s / self.interval_s))
-        arrivals = None
+        arrivals, tokens = None, {}
         if self.arrivals_s is not None:
             a = self.arrivals_s
-            arrivals = a[(a >= first * self.interval_s) & (a < last * self.interval_s)] - first * self.interval_s
+            inside = (a >= first * self.interval_s) & (a < last * self.interval_s)
+            arrivals = a[inside] - first * self.interval_s
+            tokens = self._tokens_where(inside)
         start = None
         if self.start is not None:
             start = self.start + timedelta(seconds=first * self.interval_s)
-        return replace(self, start=start, counts=self.counts[first:last].copy(), arrivals_s=arrivals)
+        return replace(self, start=start, counts=self.counts[first:last].copy(), arrivals_s=arrivals, **tokens)

@@ -17,7 +17,7 @@ from themis.planner.traffic.loading import load_trace
 SUMMARY_KEYS = {
     "schema_version", "kind", "name", "source_format", "trace_start", "interval_s", "native_interval_s",
     "duration_s", "span_s", "requests", "per_request", "mean_rps", "p50_rps", "p99_rps", "max_rps", "cv",
-    "peak_to_mean", "sparkline_rps",
+    "peak_to_mean", "sparkline_rps", "tokens",
 }
 
 
@@ -29,6 +29,7 @@ def test_inspect_llm_json(cli_runner, llm_trace_path) -> None:
     assert payload["source_format"] == "azure_llm" and payload["requests"] == 8819
     assert round(payload["span_s"] / 60, 1) == 57.3
     assert payload["max_rps"] == 67.0 and payload["trace_start"] == "2023-11-16T18:17:03.979960"
+    assert payload["tokens"]["prompt"]["max"] == 7437 and payload["tokens"]["output"]["total"] == 245_896
 
 
 def test_inspect_human_view_has_the_sparkline(cli_runner, functions_2019_path) -> None:
@@ -37,6 +38,13 @@ def test_inspect_human_view_has_the_sparkline(cli_runner, functions_2019_path) -
     assert "azure_functions_2019" in result.stdout and "70,501" in result.stdout
     assert "CV" in result.stdout and "peak/mean" in result.stdout
     assert any(block in result.stdout for block in "▁▂▃▄▅▆▇█")
+    assert "tokens" not in result.stdout  # a trace without tokens has no token rows
+
+
+def test_inspect_llm_human_view_shows_tokens(cli_runner, llm_trace_path) -> None:
+    result = cli_runner.invoke(app, ["trace", "inspect", str(llm_trace_path)])
+    assert result.exit_code == 0, result.output
+    assert "prompt tokens" in result.stdout and "max 7,437" in result.stdout and "tokens/s" in result.stdout
 
 
 def test_inspect_with_interval(cli_runner, llm_trace_path) -> None:

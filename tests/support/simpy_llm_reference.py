@@ -6,6 +6,13 @@ with the compiled simulator beyond the input types and `IterationTimeModel.predi
 so agreement token time by token time means both implement the rules of
 `themis.planner.llm.service`. KV blocks are booked per request here (the simulator keeps
 one counter per replica).
+
+Replicas that come and go (`simulate_fleet_reference`): each slot has two processes, one
+waiting for its ready time and one for its removal, created before the arrivals so that at
+equal times they act after iteration ends and before arrivals. A replica's serving process
+starts when it is ready; a request arriving while no replica is ready waits at the router,
+and the first replica to be ready takes the whole backlog before it builds its first batch.
+A removed replica takes no new requests and its process ends once its work is done.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ class Request:
 
 
 class Replica:
-    def __init__(self, env: simpy.Environment, index: int, model: IterationTimeModel, server: ServerConfig):
+    def __init__(self, env: simpy.Environment, index: int, model: IterationTimeModel, server: ServerConfig, *, start: bool = True):
         self.env, self.index, self.model, self.server = env, index, model, server
         self.waiting: deque[Request] = deque()
         self.running: list[Request] = []
@@ -49,7 +56,15 @@ class Replica:
         self.iterations = 0
         self.busy_s = 0.0
         self.wakeup: simpy.Event | None = None
-        env.process(self.serve())
+        self.ready = False
+        self.removed = False
+        self.gone_s = math.inf
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        self.ready = True
+        self.env.process(self.serve())
 
     def blocks_for(self, tokens: int) -> int:
         return math.ceil(tokens / self.server.block_tokens)
@@ -119,6 +134,9 @@ class Replica:
     def serve(self):
         while True:
             batch = self.next_batch()
+            if not batch and self.removed:
+                self.gone_s = self.env.now
+                return
             if not batch:
                 self.wakeup = self.env.event()
                 yield self.wakeup
@@ -168,4 +186,72 @@ def simulate_llm_reference(
         "preemptions": np.array([r.preemptions for r in items], dtype=np.int64),
         "iterations": np.array([r.iterations for r in pool], dtype=np.int64),
         "busy_s": np.array([r.busy_s for r in pool]),
+    }
+
+
+def simulate_fleet_reference(
+    requests: LlmRequests, types: list[tuple[IterationTimeModel, ServerConfig]], slots: list[tuple[int, float, float]]
+) -> dict[str, np.ndarray]:
+    """Token times and per-slot work with replicas given as (type, ready_s, remove_s)."""
+    env = simpy.Environment()
+    pool = [Replica(env, i, *types[k], start=False) for i, (k, _, _) in enumerate(slots)]
+    items = [Request(float(a), int(p), int(o)) for a, p, o in zip(requests.arrival_s, requests.prompt_tokens, requests.output_tokens)]
+    max_model_len = min(server.model_len for _, server in types)
+    backlog: deque[Request] = deque()
+
+    def route(request: Request) -> None:
+        candidates = [r for r in pool if r.ready and not r.removed]
+        if not candidates:
+            backlog.append(request)
+            return
+        min(candidates, key=lambda r: (r.outstanding, r.index)).submit(request)
+
+    def becomes_ready(replica: Replica, at: simpy.Timeout, ready_s: float, remove_s: float):
+        yield at
+        yield env.timeout(0)  # after the iteration ends at this instant
+        if remove_s <= ready_s:
+            return  # removed while booting: never serves
+        while backlog:  # the backlog first, then its first batch is built from all of it
+            request = backlog.popleft()
+            replica.outstanding += 1
+            request.replica = replica.index
+            replica.waiting.append(request)
+        replica.start()
+
+    def removed(replica: Replica, at: simpy.Timeout, ready_s: float, remove_s: float):
+        yield at
+        yield env.timeout(0)
+        if remove_s <= ready_s:
+            replica.gone_s = env.now
+            return
+        replica.removed = True
+        if not replica.running and not replica.waiting and replica.wakeup is not None and not replica.wakeup.triggered:
+            replica.wakeup.succeed()  # idle with nothing routed to it: let its process end now
+
+    # every timed event is scheduled from time 0, replica events before arrivals, slot by slot, so that at a
+    # tie they act in that order (after the iteration ends at the same instant, which wait no extra step)
+    for replica, (_, ready_s, remove_s) in zip(pool, slots):
+        env.process(becomes_ready(replica, env.timeout(ready_s), ready_s, remove_s))
+        if remove_s < math.inf:
+            env.process(removed(replica, env.timeout(remove_s), ready_s, remove_s))
+    arrivals = [env.timeout(request.arrival_s) for request in items]
+
+    def source():
+        for request, arrived in zip(items, arrivals):
+            yield arrived
+            yield env.timeout(0)
+            if request.prompt + request.output > max_model_len:
+                continue
+            route(request)
+
+    env.process(source())
+    env.run()
+    return {
+        "replica": np.array([r.replica for r in items], dtype=np.int64),
+        "first_token_s": np.array([r.first_s for r in items]),
+        "last_token_s": np.array([r.last_s for r in items]),
+        "preemptions": np.array([r.preemptions for r in items], dtype=np.int64),
+        "iterations": np.array([r.iterations for r in pool], dtype=np.int64),
+        "busy_s": np.array([r.busy_s for r in pool]),
+        "gone_s": np.array([r.gone_s for r in pool]),
     }

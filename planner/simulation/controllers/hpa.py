@@ -74,7 +74,10 @@ class HpaConfig:
     """An HPA object: CPU utilisation target, replica bounds, and the controller's settings."""
 
     target_utilisation: float = DEFAULT_HPA_TARGET
-    """Target average CPU utilisation (0-1]: `averageUtilization` / 100."""
+    """Target average CPU utilisation (0-1]: `averageUtilization` / 100; for a `value` metric,
+    the target average value per replica (`averageValue`)."""
+    metric: str = "cpu"
+    """`cpu` (utilisation, at most 1) or `value` (a per-replica metric such as requests waiting)."""
     min_replicas: int = 1
     max_replicas: int = DEFAULT_MAX_REPLICAS
     tolerance: float = TOLERANCE
@@ -85,8 +88,11 @@ class HpaConfig:
     scale_up_limit_minimum: int = SCALE_UP_LIMIT_MINIMUM
 
     def __post_init__(self) -> None:
-        if not 0 < self.target_utilisation <= 1:
-            raise PlanInputError(f"must be in (0, 1], got {self.target_utilisation:g}", option="--hpa-target")
+        if self.metric not in ("cpu", "value"):
+            raise PlanInputError(f"unknown HPA metric {self.metric!r}; use cpu or value")
+        if not 0 < self.target_utilisation <= (1 if self.metric == "cpu" else float("inf")):
+            bound = "(0, 1]" if self.metric == "cpu" else "a positive number"
+            raise PlanInputError(f"must be {bound}, got {self.target_utilisation:g}", option="--hpa-target")
         if not 1 <= self.min_replicas <= self.max_replicas:
             raise PlanInputError(f"need 1 <= min_replicas <= max_replicas, got {self.min_replicas} and {self.max_replicas}")
 
