@@ -34,6 +34,13 @@ DEFAULT_FORECAST = "auto"
 DEFAULT_SCALE_DOWN_DELAY_S = 300.0
 """Hysteresis: planned capacity is released only after the load has been lower this long
 (the Kubernetes HPA's default scale-down stabilisation window)."""
+DEFAULT_SURGE_CHECK_S = 0.5
+"""How often the `themis` runtime controller checks each stage between planned steps."""
+DEFAULT_SURGE_RATE_WINDOW_S = 1.0
+"""The `themis` runtime controller's arrival rate is counted over this window."""
+DEFAULT_SURGE_CALM_S = 5.0
+"""The `themis` runtime controller shrinks a layout, or returns to the plan, only once the
+smaller one holds the highest rate of this many seconds (bursts do not make it flap)."""
 DEFAULT_SERVICE = "median"
 SERVICE_MODES = ("median", "sampled")
 """How the simulator draws a batch's service time: the profile's median, or a draw from

@@ -59,7 +59,6 @@ from themis.planner.simulation.engine import (
     _I_PENDING,
     _I_STATE,
     _I_TOKEN,
-    _IDLE,
     _S_CORE_S,
     _S_READY_CORE_S,
     _S_READY_LAST,
@@ -168,14 +167,25 @@ class _State:
             d_ready = ready - self.last_ready[s]
             util = (busy - self.last_busy[s]) / d_ready if d_ready > 0 else float("nan")
             self.last_busy[s], self.last_ready[s] = busy, ready
-            ready_n = sum(1 for slot in slots if self.ri[slot, _I_STATE] in (_IDLE, _BUSY))
+            ready: dict[int, int] = {}
+            booting = []
+            for slot in slots:
+                cores = self.tables.cores_options[self.target_cidx(slot)]
+                if self.ri[slot, _I_STATE] == _BOOTING:
+                    booting.append((float(self.rf[slot, _F_READY_AT]), cores))
+                else:
+                    ready[cores] = ready.get(cores, 0) + 1
+            head, tail = int(self.si[s, _SI_HEAD]), int(self.si[s, _SI_TAIL])
             views.append(
                 StageView(
                     groups=tuple(Group(n, c) for c, n in sorted(counts.items())),
                     batch=self.batch[s],
-                    ready_replicas=ready_n,
-                    queue_len=int(self.si[s, _SI_TAIL] - self.si[s, _SI_HEAD]),
+                    ready_replicas=sum(ready.values()),
+                    queue_len=tail - head,
                     utilisation=float(util),
+                    ready_groups=tuple(Group(n, c) for c, n in sorted(ready.items())),
+                    booting=tuple(sorted(booting)),
+                    oldest_wait_s=now_s - float(self.arrivals[self.queues[s, head]]) if tail > head else 0.0,
                 )
             )
         obs = Observation(now_s, now_s - self.last_decision_s, ptr - self.last_ptr, tuple(views))

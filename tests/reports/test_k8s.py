@@ -32,8 +32,10 @@ VERSION = kubernetes_validate.latest_version()
 def plan_dict(llm_trace_path) -> dict:
     model = load_latency_models([GOLDEN_PROFILES / "resnet18_cpu.parquet"])["resnet18"]
     trace = load_trace(llm_trace_path).scaled(2.0, seed=1)
-    config = PlanConfig(slo_ms=800.0, node_cores=16, forecast="last")  # SLO where resizes absorb surges
-    return plan(trace, [(Stage("classify", "resnet18"), model)], config, "themis").to_dict()
+    # a plan with in-place resizes between its steps: `vertical` resizes every interval
+    # (a themis plan leaves surges to its runtime controller, so its steps rarely resize)
+    config = PlanConfig(slo_ms=800.0, node_cores=16, forecast="last")
+    return plan(trace, [(Stage("classify", "resnet18"), model)], config, "vertical").to_dict()
 
 
 @pytest.fixture(scope="module")
