@@ -11,7 +11,8 @@ The standard setting (README, "Evidence"):
   request, each shifted by an independent uniform [0, 1) s jitter, `default_rng(k)`), the
   Azure Functions 2019 sum of all functions and the 2021 sample, each scaled so that its
   peak needs about 8 one-core replicas (peak = 8 x 1000 / l(1, 1) ms = 250 rps); and, for
-  the steady targets, the 2019 excerpt's busiest function scaled the same way.
+  the steady targets, the first 6 hours of the 2019 excerpt's busiest function, scaled the
+  same way.
 
 Calibration: for the `themis` and `horizontal` plans, per interval, the queueing
 estimate's p99 of the planned allocation at the planning load against the p99 of that
@@ -87,6 +88,9 @@ def latency_s(batch: float, cores: float) -> float:
     return (0.025 * batch + 0.004) / cores + 0.002 * batch + 0.001
 
 
+STEADY_HOURS = 6
+"""The steady trace is cut to its first hours: it runs at 90 % of its peak all day, so a
+day of it is 20 million requests per policy (minutes of simulation each)."""
 TARGET_PEAK_RPS = 8 * 1.0 / latency_s(1, 1)
 """Peak that needs about 8 one-core replicas: 8 x 31.25 rps at batch 1."""
 
@@ -141,7 +145,8 @@ def standard_traces() -> dict[str, tuple[str, Trace]]:
         "functions_2019": ("Azure Functions 2019, sum of all", scaled_to_peak(load_trace(bundled_trace("azure_functions_2019")))),
         "functions_2021": ("Azure Functions 2021 sample", scaled_to_peak(load_trace(bundled_trace("azure_functions_2021")))),
         "functions_2019_top": (
-            "Azure Functions 2019, busiest function", scaled_to_peak(load_trace(bundled_trace("azure_functions_2019"), top=1)),
+            "Azure Functions 2019, busiest function, first 6 h",
+            scaled_to_peak(load_trace(bundled_trace("azure_functions_2019"), top=1).window(0.0, STEADY_HOURS * 3600.0)),
         ),
     }
 
