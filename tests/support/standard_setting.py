@@ -5,14 +5,17 @@ simulator's service tables of it, and a plan's surge rule for one stage."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import math
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from themis.planner.model.config import PlanConfig
 from themis.planner.model.latency import LatencyModel, load_latency_models
 from themis.planner.model.serving import SurgeRule
 from themis.planner.simulation.tables import ServiceTables
+from themis.planner.traffic.trace import Trace
 from themis.profiler.table import write_profile
 
 CORES = (1, 2, 4, 8, 16)
@@ -37,7 +40,7 @@ def standard_model(directory: Path) -> LatencyModel:
                 "max_ms": ms, "samples": 1, "throughput_ips": batch * 1000.0 / ms, "peak_memory_mb": float("nan"),
                 "status": "ok", "error": "",
             })
-    environment = {"host": "synthetic", "cpu_model": "synthetic Amdahl law (not measured)", "created_at": datetime.now(timezone.utc).isoformat()}
+    environment = {"host": "synthetic", "cpu_model": "synthetic Amdahl law (not measured)", "created_at": datetime.now(UTC).isoformat()}
     path = write_profile(Path(directory) / "standard_profile.parquet", rows, environment)
     return load_latency_models([path])[MODEL]
 
@@ -59,4 +62,23 @@ def standard_rule(budget_ms: float = 400.0, max_replicas: int = 64) -> SurgeRule
         batches=BATCHES,
         service_ms=tuple(tuple(float(x) for x in service_row_ms(c)[1:]) for c in CORES),
         max_replicas=max_replicas,
+    )
+
+
+def amplified(trace: Trace, copies: int) -> Trace:
+    """The standard setting's amplification: `copies` copies of every request, each shifted
+    by an independent uniform [0, 1) s jitter from numpy's `default_rng(copies)`."""
+    base = np.asarray(trace.arrivals_s, dtype=float)
+    arrivals = np.sort((base[:, None] + np.random.default_rng(copies).random((base.size, copies))).ravel())
+    seconds = math.ceil(max(trace.duration_s, float(arrivals[-1]) + 1e-9))
+    counts = np.bincount(arrivals.astype(np.int64), minlength=seconds)[:seconds]
+    return Trace(f"{trace.name} x{copies}", trace.source_format, trace.start, 1.0, counts, arrivals)
+
+
+def standard_plan_config(cold_start_s: float = 30.0) -> PlanConfig:
+    """Planning options of the standard setting (SLO p99 400 ms, resize 1 s, 60 s intervals,
+    at most 16 cores per replica and 64 replicas)."""
+    return PlanConfig(
+        slo_ms=400.0, cold_start_s=cold_start_s, resize_s=1.0, interval_s=60.0, node_cores=16, max_replicas=64,
+        cores=CORES, batch_sizes=BATCHES,
     )

@@ -21,17 +21,23 @@ load the plan carries is not a surge, a burst beyond it is, within the second. T
 no margin above capacity: a queue that will drain in time is no surge, one that will not
 is.
 
+Reaction time: a second of arrivals beyond what the plan carries is acted on by the
+next check after it, within `DEFAULT_SURGE_RATE_WINDOW_S + DEFAULT_SURGE_CHECK_S`
+(1.5 s); the resize lands `resize_s` later.
+
 While the planned allocation holds, it is what runs. When it does not, the controller
 sizes the stage in one step (`StageSizer.layout`): the fewest cores per replica on the
 replicas already ready (any batch; growing them in place lands after `resize_s`) that
 carry the predicted rate by the estimate *and* drain, within the budget, the queue built
-until the resize lands. If the rate needs more replicas than the stage has, the cheapest
+until the resize lands (a new batch cap applies at once, so until then the replicas run
+the candidate's batch at their present cores). If the rate needs more replicas than the stage has, the cheapest
 horizontal layout's missing replicas boot at once, so that within one cold start the
 stage is repacked onto efficient replicas: when they are ready the same sizing picks the
 cheapest layout on them and the grown replicas shrink back (leaving surge mode). A layout
 in effect that still holds stays until a cheaper one carries the highest raw rate of the
 last `calm_s` seconds, and the controller returns to the plan once the plan's allocation
-holds the highest rate of that window: bursts do not make it flap.
+holds the highest rate of that window and the rate a rise in it was heading for (the
+rate it left the plan on): bursts do not make it flap.
 
 The decision logic reads only an `Observation` and the plan, never the simulator, so the
 replay server can run the same controller against real replicas.
@@ -154,17 +160,20 @@ class StageSizer:
         head_ms = 1000.0 * view.oldest_wait_s + service_ms
         return max(latest_ms, head_ms) <= self.rule.budget_ms and self.estimate_ms(groups, batch, rate_rps) <= self.rule.budget_ms
 
-    def layout(self, ready: int, view: StageView, rates: Rates, in_effect_rps: float, rate_rps: float) -> Layout | None:
+    def layout(self, ready: int, view: StageView, rates: Rates, serving: tuple[Group, ...], rate_rps: float) -> Layout | None:
         """The fewest cores per replica on the `ready` replicas (all resized to one size, any
         batch) that carry `rate_rps` by the estimate and drain, within the budget, the
-        backlog built until a resize lands (at `in_effect_rps` meanwhile); None if none does."""
+        backlog built until a resize lands (`serving` carries the load meanwhile); None if
+        none does."""
         if ready <= 0 or self.k_cores.size == 0 or ready > self.rule.max_replicas:
             return None
         latency = self._grid(rate_rps)[:, ready - 1]
         capacity = ready * self.k_batch * 1000.0 / self.k_full_ms
         # the backlog when the resize lands; its last request arrives then, waits for it to
-        # drain at the new capacity, and is served
-        backlog = max(0.0, view.queue_len + (rates.now_rps - in_effect_rps) * self.resize_s)
+        # drain at the new capacity, and is served. A new batch cap applies at once, new
+        # cores only when the resize lands: until then `serving` runs the candidate's batch
+        # at its present cores (dropping to a small batch would cut the capacity in effect)
+        backlog = np.maximum(0.0, view.queue_len + (rates.now_rps - self.capacity_at_batches(serving)) * self.resize_s)
         # and, as `holds` asks of any layout in effect, the queue it would have once the
         # load rises on over a check and a resize delay
         ahead = np.maximum(0.0, view.queue_len + (rates.rising_rps - capacity) * self.horizon_s)
@@ -175,6 +184,14 @@ class StageSizer:
         # fewest cores; among those, the most room under the budget
         k = min(np.flatnonzero(ok), key=lambda i: (self.k_cores[i], max(latency[i], drain_ms[i])))
         return Layout(ready, int(self.k_cores[k]), int(self.k_batch[k]))
+
+    def capacity_at_batches(self, groups: tuple[Group, ...]) -> np.ndarray:
+        """Capacity (rps) of `groups` at their present cores at each candidate's batch, (K,)."""
+        total = np.zeros(self.k_batch.size)
+        for g in groups:
+            if g.replicas > 0:
+                total += g.replicas * self.k_batch * 1000.0 / self.table[self.k_batch, self.column[g.cores]]
+        return total
 
     def _grid(self, load_rps: float) -> np.ndarray:
         """Estimates (candidate, replicas) at the load rounded up to a 1 % grid, cached."""
@@ -337,21 +354,21 @@ class SurgeController:
         serving = _serving_soon(view, soon_s)
         ready = sum(g.replicas for g in serving)
         # following the plan, it must hold what is arriving now; to return to it, the
-        # highest rate of the last `calm_s` seconds
+        # highest rate of the last `calm_s` seconds and where a ramp in that window was
+        # heading (the rate that left it: a surge is not undone half a second later)
         if requested is None:
             holds = sizer.holds(_in_effect(planned, ready), planned.batch, view, rates.rising_rps, max(rates.sustained_rps, rates.burst_rps))
         else:
-            holds = sizer.holds(_in_effect(planned, ready), planned.batch, view, rates.calm_rps, rates.calm_rps)
+            holds = sizer.holds(_in_effect(planned, ready), planned.batch, view, max(rates.calm_rps, rates.predicted_rps), rates.calm_rps)
         if holds:
             return planned
-        in_effect_rps = sizer.capacity_rps(serving, view.batch) if serving else 0.0
-        fit = sizer.layout(ready, view, rates, in_effect_rps, rates.predicted_rps) or sizer.fastest(max(ready, 1))
+        fit = sizer.layout(ready, view, rates, serving, rates.predicted_rps) or sizer.fastest(max(ready, 1))
         if requested is not None and serving:
             cores_now = sum(g.total_cores for g in serving)
             if fit.replicas * fit.cores < cores_now:
                 # shrinking: the smaller layout must carry the highest raw rate of the last
                 # `calm_s` seconds (growing reads rates net of noise; shrinking does not)
-                fit = sizer.layout(ready, view, rates, in_effect_rps, max(rates.predicted_rps, rates.peak_rps)) or fit
+                fit = sizer.layout(ready, view, rates, serving, max(rates.predicted_rps, rates.peak_rps)) or fit
             if fit.replicas * fit.cores >= cores_now and sizer.holds(
                 serving, view.batch, view, rates.rising_rps, max(rates.sustained_rps, rates.burst_rps)
             ):
