@@ -38,26 +38,33 @@ def violations_after_resize(
     resize_s: float,
     slo_ms: float,
     counted_from_s: float = 0.0,
+    batch_before: int | None = None,
 ) -> int:
     """The same on replicas that are being resized: replica i serves a batch that starts
     before `resize_s` in before_ms[i, k] and one that starts later in after_ms[i, k] (a
     resize lands `resize_s` after it was asked for; a running batch keeps its speed).
     Rows are replicas, the readiest first. Only requests arriving from `counted_from_s`
-    on are counted (earlier ones are a lead-in: the queue an interval inherits)."""
+    on are counted (earlier ones are a lead-in: the queue an interval inherits); batches
+    that start before then take at most `batch_before` (the cap then in force; default
+    `batch`), since a new cap applies at once when it is asked for."""
     if not _KERNEL:
         _KERNEL.append(_compile())
     before = np.ascontiguousarray(np.nan_to_num(np.asarray(before_ms, dtype=np.float64)) / 1000.0)
     after = np.ascontiguousarray(np.nan_to_num(np.asarray(after_ms, dtype=np.float64)) / 1000.0)
     arrivals = np.ascontiguousarray(arrivals_s, dtype=np.float64)
     first = int(np.searchsorted(arrivals, counted_from_s))
-    return int(_KERNEL[0](arrivals, int(batch), before, after, float(resize_s), slo_ms / 1000.0, first))
+    cap_before = int(batch if batch_before is None else batch_before)
+    return int(_KERNEL[0](arrivals, int(batch), cap_before, float(counted_from_s), before, after, float(resize_s), slo_ms / 1000.0, first))
 
 
 def _compile() -> Callable[..., int]:
     import numba
 
     @numba.njit(cache=True)
-    def _violations(arrivals: np.ndarray, batch: int, before: np.ndarray, after: np.ndarray, resize_s: float, slo_s: float, first: int) -> int:
+    def _violations(
+        arrivals: np.ndarray, batch: int, batch_before: int, switch_s: float, before: np.ndarray, after: np.ndarray,
+        resize_s: float, slo_s: float, first: int,
+    ) -> int:
         replicas = before.shape[0]
         free = np.zeros(replicas)
         n = arrivals.size
@@ -69,8 +76,9 @@ def _compile() -> Callable[..., int]:
                 if free[j] < free[r]:
                     r = j
             start = max(free[r], arrivals[i])
+            cap = batch if start >= switch_s else batch_before
             k = 0
-            while i + k < n and k < batch and arrivals[i + k] <= start:
+            while i + k < n and k < cap and arrivals[i + k] <= start:
                 k += 1
             done = start + (before[r, k] if start < resize_s else after[r, k])
             for m in range(max(i, first), i + k):

@@ -15,7 +15,9 @@ held, so they are ready in time; while they wait they are kept at the smallest s
 resized in place when they start serving. When an interval needs more replicas than the
 one before, the oracle grows the replicas already there instead (a resize needs no cold
 start) wherever an allocation on them holds for less than the new replicas and their
-boot. Every online policy is compared against this floor.
+boot. Growing beats booting for one interval and booting once beats growing for a run of
+them, which an interval-by-interval choice cannot see: the trace is sized both ways and
+the cheaper whole plan kept. Every online policy is compared against this floor.
 
 A pipeline of several stages has no per-stage share of the SLO to replay against, so its
 oracle keeps the queueing estimate at each interval's real peak instead.
@@ -34,10 +36,11 @@ from themis.planner.model.serving import Group
 from themis.planner.optimise.loop import Allocations, Policy, PolicySetup, StepContext, choose
 from themis.planner.optimise.space import StageSpace
 
-LEAD_S = 1.0
-"""Each interval's replay starts this long before it, on the replicas of the interval
-before, so that the queue a transition carries over is counted (not the lead-in's own
-requests)."""
+LEAD_S = 10.0
+"""Each interval's replay starts this long before it, on the replicas and batch of the
+interval before, so that the queue a transition carries over is counted (not the
+lead-in's own requests): long enough for the queue of an interval run near its capacity
+to build up as it really does."""
 
 
 @dataclass(frozen=True)
@@ -54,20 +57,43 @@ def initial_state(setup: PolicySetup) -> OracleState:
         return OracleState()
     (space,) = solver.spaces
     interval_s = setup.config.interval_s
-    quantile = setup.config.percentile / 100.0
     arrivals = np.asarray(setup.arrivals_s, dtype=float)
     edges = np.searchsorted(arrivals, np.arange(len(setup.planning_loads_rps) + 1) * interval_s)
     cold_steps = math.ceil(setup.config.cold_start_s / interval_s - 1e-9)
+    # growing in place beats booting for one interval, booting once beats growing for a
+    # run of them: the interval-by-interval choice cannot see which, so both are sized and
+    # the cheaper whole plan (with the replicas booted ahead) is kept
+    sized = [_sizes(setup, space, arrivals, edges, cold_steps, grow=grow) for grow in (True, False)]
+    chosen = min(sized, key=lambda c: _plan_cost(space, c, cold_steps))
+    out = []
+    for i, (k, r) in enumerate(chosen):
+        peak = float(setup.actual_peaks_rps[i]) if setup.actual_peaks_rps is not None else (edges[i + 1] - edges[i]) / interval_s
+        out.append((space.allocation(k, r, peak),))
+    return OracleState(tuple(out))
+
+
+def _sizes(
+    setup: PolicySetup, space: StageSpace, arrivals: np.ndarray, edges: np.ndarray, cold_steps: int, *, grow: bool
+) -> list[tuple[int, int]]:
+    """(candidate, replicas) per interval, each the cheapest that holds on its arrivals;
+    with `grow`, the replicas already there are grown instead of booting new ones wherever
+    that is cheaper for the interval."""
+    interval_s = setup.config.interval_s
+    quantile = setup.config.percentile / 100.0
     smallest_price = float(space.cost_per_hour[:, 0].min())
     smallest = min(o.cores for o in space.options)
-    out = []
+    chosen: list[tuple[int, int]] = []
+    searches: list[Search] = []
     previous: list[int] = []  # cores of the replicas serving as an interval starts, largest first
-    for i in range(len(setup.planning_loads_rps)):
+    previous_batch: int | None = None
+    for i in range(len(edges) - 1):
         window = arrivals[edges[i] : edges[i + 1]] - i * interval_s
         lead = arrivals[(arrivals >= i * interval_s - LEAD_S) & (arrivals < i * interval_s)] - i * interval_s
-        search = Search(space, window, lead, interval_s, solver.slo_ms, quantile, previous, setup.config.resize_s, smallest)
+        search = Search(
+            space, window, lead, interval_s, setup.solver.slo_ms, quantile, previous, setup.config.resize_s, smallest, previous_batch
+        )
         k, r = search.cheapest()
-        if previous and r > len(previous):
+        if grow and previous and r > len(previous):
             # growing the replicas already there needs no cold start: take that when it is
             # cheaper than the new replicas plus their boot, asked for a cold start ahead at
             # the smallest size (the opening allocation needs none: it is running already)
@@ -75,10 +101,42 @@ def initial_state(setup: PolicySetup) -> OracleState:
             boot = smallest_price * min(cold_steps, i) * (r - len(previous))
             if grown is not None and space.cost_per_hour[grown[0], grown[1] - 1] < space.cost_per_hour[k, r - 1] + boot:
                 k, r = grown
-        previous = [int(space.k_cores[k])] * r
-        peak = float(setup.actual_peaks_rps[i]) if setup.actual_peaks_rps is not None else window.size / interval_s
-        out.append((space.allocation(k, r, peak),))
-    return OracleState(tuple(out))
+        previous, previous_batch = [int(space.k_cores[k])] * r, int(space.k_batch[k])
+        chosen.append((k, r))
+        searches.append(search)
+    return _with_replicas_ahead(space, chosen, searches, cold_steps, smallest_price)
+
+
+def _plan_cost(space: StageSpace, chosen: list[tuple[int, int]], cold_steps: int) -> float:
+    """Price of a sizing as `decide` runs it: each interval's allocation plus the replicas
+    waiting, at the smallest size, for a later interval within a cold start."""
+    smallest_price = float(space.cost_per_hour[:, 0].min())
+    total = 0.0
+    for i, (k, r) in enumerate(chosen):
+        wanted = max(n for _, n in chosen[i : i + cold_steps + 1])
+        total += float(space.cost_per_hour[k, r - 1]) + smallest_price * (wanted - r)
+    return total
+
+
+def _with_replicas_ahead(
+    space: StageSpace, chosen: list[tuple[int, int]], searches: list[Search], cold_steps: int, smallest_price: float
+) -> list[tuple[int, int]]:
+    """Replicas a later interval needs are there a cold start ahead anyway (`decide` boots
+    them at the smallest size): where an interval holds on that many replicas for less
+    than its own choice plus the waiting ones, serve it on them all."""
+    out = list(chosen)
+    for i, (k, r) in enumerate(chosen):
+        wanted = max(n for _, n in chosen[i : i + cold_steps + 1])
+        if wanted <= r or wanted > space.max_replicas:
+            continue
+        cost = float(space.cost_per_hour[k, r - 1]) + smallest_price * (wanted - r)
+        for kk in np.argsort(space.cost_per_hour[:, wanted - 1], kind="stable"):
+            if space.cost_per_hour[kk, wanted - 1] >= cost - 1e-12:
+                break
+            if searches[i].holds(int(kk), wanted):
+                out[i] = (int(kk), wanted)
+                break
+    return out
 
 
 @dataclass
@@ -97,6 +155,8 @@ class Search:
     previous: list[int]
     resize_s: float
     smallest: int
+    previous_batch: int | None = None
+    """The batch cap of the interval before (None: the first interval, no lead-in)."""
 
     def holds(self, k: int, replicas: int) -> bool:
         space = self.space
@@ -105,7 +165,9 @@ class Search:
         before = np.array([space.options[space.option_of[(space.options[space.k_option[k]].device, c)]].service_ms for c in cores_before])
         allowed = math.floor((1.0 - self.quantile) * self.arrivals_s.size + 1e-9)
         arrivals = np.concatenate([self.lead_s, self.arrivals_s]) + LEAD_S
-        served = replay.violations_after_resize(arrivals, int(space.k_batch[k]), before, after, LEAD_S + self.resize_s, self.slo_ms, LEAD_S)
+        served = replay.violations_after_resize(
+            arrivals, int(space.k_batch[k]), before, after, LEAD_S + self.resize_s, self.slo_ms, LEAD_S, self.previous_batch
+        )
         return served <= allowed
 
     def cheapest(self, max_replicas: int | None = None) -> tuple[int, int] | None:

@@ -4,7 +4,7 @@ constant inside the minute) with the golden resnet18 profile."""
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support.plan_support import golden_model
 
@@ -59,6 +59,9 @@ def interval_violation_rates(schedule, trace: Trace) -> list[float]:
 
 
 @given(rates_rps=rates, cold_start_s=cold)
+@example(rates_rps=[18, 42], cold_start_s=30.0)  # the replicas booted for the second minute serve the first
+@example(rates_rps=[0, 0, 0, 41, 43], cold_start_s=150.0)  # booting once beats growing for two minutes
+@example(rates_rps=[35, 45, 20, 26, 17, 25], cold_start_s=0.0)  # a minute at capacity hands on its queue
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_oracle_holds_in_simulation_and_is_the_cheapest_plan_that_does(rates_rps: list[int], cold_start_s: float) -> None:
     """Every interval of the oracle's plan keeps p99 within the SLO when the simulator
