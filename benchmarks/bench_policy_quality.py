@@ -31,9 +31,11 @@ replay of that interval's arrivals alone, all replicas ready and an empty queue 
 start, keeps violations at or under 1 % of the interval's requests (p99 <= SLO); an
 interval with no request needs no replica. Its core-hours are the sum of r x c x 60 s.
 
-Run: `.venv/bin/python benchmarks/bench_policy_quality.py` (about 10 minutes on 2 cores);
+Run: `.venv/bin/python benchmarks/bench_policy_quality.py` (about 4 minutes on 2 cores);
 `--traces code_x10` or `--cold-starts 30` for a part; `--record-as before` records the
-table under its own heading in `benchmarks/RESULTS.md`.
+table under its own heading in `benchmarks/RESULTS.md` (the before table: this script run
+with `PYTHONPATH` pointing at an export of main's code, e.g. `git archive <commit>` into
+DIR/themis).
 """
 
 from __future__ import annotations
