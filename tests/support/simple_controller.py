@@ -43,10 +43,11 @@ class SimpleTwoStageController:
     policy: str = "simple"
     prices: Prices = field(default_factory=Prices)
     trace_start: str | None = None
-    replicas: int = 1
-    current_cores: int = 1
-    _seconds: deque[int] = field(default_factory=deque)
-    _calm_since_s: float | None = None
+    replicas: int = field(init=False, default=1)
+    current_cores: int = field(init=False, default=1)
+    _seconds: deque[int] = field(init=False, default_factory=deque)
+    """Arrivals of each of the last `hold_s` seconds."""
+    _calm_since_s: float | None = field(init=False, default=None)
 
     @property
     def stages(self) -> tuple[Stage, ...]:
