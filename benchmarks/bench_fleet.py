@@ -105,7 +105,7 @@ def fourteen_day_cost(services: int, forecast: str) -> dict:
         counts = rng.poisson(np.tile(day, PROJECTION["days"]).astype(float)).astype(np.int64)
         trace = Trace(service.name, "synthetic", None, 60.0, counts)
         jobs.append(ServiceJob(service.name, trace, models.key, service.config, "themis"))
-    plan_shard(ShardTask(0, "warm-up", tuple(jobs[:1]), {models.key: models}))  # imports statsmodels once
+    plan_shard(ShardTask(0, "warm-up", tuple(jobs[:1]), {models.key: models}))  # imports and loads the numba code once
     start = time.perf_counter()
     plan_shard(ShardTask(1, "bench", tuple(jobs), {models.key: models}))
     return {"per_service_s": (time.perf_counter() - start) / services, "load": load()}
