@@ -22,10 +22,10 @@ Methods (`METHODS`):
   intervals; it is seasonal (additive) when two seasons plus 10 intervals fit in that
   window. Only the smoothing and damping parameters are optimised, from statsmodels'
   starting values without its brute-force grid, with BLAS held to one thread while fitting
-  (the optimiser's steps are tiny: a second thread only adds hand-offs, 60x on a busy
+  (the optimiser's steps are tiny: a second thread only adds hand-offs, 25x on a busy
   machine). Window and logarithmic schedule bound the cost to about 30 fits of at most
   `HW_MAX_WINDOW` points for 14 days at 1 minute or a day at 1 second (re-fitting the whole
-  growing history took minutes), and to about 16 fits, 25 ms, for a day at 1 minute
+  growing history took minutes), and to about 16 fits, 30 ms at load 6, for a day at 1 minute
   (statsmodels' own fit took 15 ms a fit: 60% of planning a fleet service).
   With the defaults a daily season is fitted at 1-minute intervals (two seasons of 1,440 fit
   in 4,320) but not at 1 second (a day is 86,400 intervals): there the model is level and

@@ -3,8 +3,8 @@
 The `holt_winters` forecaster (`forecast.py`) re-fits this model about 15-30 times per
 series. statsmodels' `ExponentialSmoothing.fit` took ~15 ms a fit, nearly all of it Python:
 L-BFGS-B with finite-difference gradients, each evaluation a Python loop over the window.
-That was 60% of planning a fleet service. Here the same fit runs in a few hundred
-microseconds: one numba pass gives the sum of squared errors (SSE) *and* its exact gradient
+That was 60% of planning a fleet service. Here the same fit takes about 1.5 ms (at load 6
+on 2 cores), most of it scipy's own bookkeeping: one numba pass gives the sum of squared errors (SSE) *and* its exact gradient
 (forward-mode derivatives carried through the recursion), so L-BFGS-B needs one call per
 step instead of one per parameter plus one.
 
@@ -33,7 +33,7 @@ What is fitted, and how, matches statsmodels' `fit(use_brute=False)` (`holtwinte
   was tried and dropped: no faster, and on 43 of 1,100 re-fits of the bundled functions it
   stayed in a worse local minimum (alpha = 0) where this start does not.
 - BLAS: the caller holds it to one thread (`forecast._holt_winters`); L-BFGS-B's steps are
-  tiny, and with two BLAS threads a fit took 90 ms instead of 1.5 ms.
+  tiny, and with two BLAS threads a fit took 90 ms instead of 3.6 ms (same run, load 6).
 
 An exact gradient where statsmodels differences numerically means the optimiser stops in
 the same or a better place: the tests hold our SSE to at most statsmodels' own fit's x 1.01
