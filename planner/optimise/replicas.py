@@ -73,18 +73,30 @@ class ReplicaTracker:
 
     Re-requesting the same groups changes nothing (a transition to what is already
     requested is empty once every replica is ready), so that case is skipped, which keeps
-    long horizons cheap.
+    long horizons cheap. The answer of `serving` is kept like each stage's, for the steps
+    every stage's answer holds for.
     """
 
     def __init__(self, stages: int, cold_steps: int) -> None:
         self.cold_steps = cold_steps
         self.stages = [StageReplicas([]) for _ in range(stages)]
+        self._serving: tuple[float, float, tuple[tuple[Group, ...], ...]] | None = None
 
     def request(self, step: int, allocations: Sequence[StageAllocation]) -> None:
         for stage, alloc in zip(self.stages, allocations):
             if alloc.groups != stage.requested:
                 # the opening allocation is provisioned already (the service is running)
                 stage.request(alloc.groups, step, 0 if step == 0 else self.cold_steps)
+                self._serving = None
 
     def serving(self, step: int) -> tuple[tuple[Group, ...], ...]:
-        return tuple([stage.serving(step) for stage in self.stages])
+        if self._serving is not None:
+            since, until, groups = self._serving
+            if since <= step < until:
+                return groups
+        groups = tuple([stage.serving(step) for stage in self.stages])
+        held = [stage._serving for stage in self.stages if stage._serving is not None]  # set by serving()
+        since = max((h[0] for h in held), default=-math.inf)
+        until = min((h[1] for h in held), default=math.inf)
+        self._serving = (since, until, groups)
+        return groups
