@@ -180,7 +180,7 @@ def project(per_service_14d_s: float, task_ms: float) -> str:
         f"Projection, {p['functions']:,} functions x {p['days']} days on {p['nodes']} nodes of {p['cores_per_node']} cores "
         f"({cores:,} cores): {work_s / 3600:.1f} core-hours of planning; with `--shard-size {shard}` that is {tasks:,} tasks, one "
         f"per core, each about {shard * per_service_14d_s / 60:.1f} min (far above the ~10 ms under which Ray's guidance says a "
-        f"task gains nothing), so about {wall_s / 60:.0f} min of wall time, of which Ray's task overhead is "
+        f"task gains nothing), so about {wall_s / 60:.1f} min of wall time, of which Ray's task overhead is "
         f"{tasks * task_ms / 1000:.1f} s. Assumptions: the cluster's cores plan as fast as this machine's (measured at the load "
         "stated); the cost per service is the resampled functions' (real functions are mostly sparser); shards cost the same "
         "(the slowest sets the tail); the driver holds the per-function counts of the 14 day files (46,000 x 20,160 minutes "
