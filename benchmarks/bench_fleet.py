@@ -105,7 +105,7 @@ def fourteen_day_cost(services: int, forecast: str) -> dict:
         counts = rng.poisson(np.tile(day, PROJECTION["days"]).astype(float)).astype(np.int64)
         trace = Trace(service.name, "synthetic", None, 60.0, counts)
         jobs.append(ServiceJob(service.name, trace, models.key, service.config, "themis"))
-    plan_shard(ShardTask(0, "warm-up", tuple(jobs[:1]), {models.key: models}))  # imports statsmodels once
+    plan_shard(ShardTask(0, "warm-up", tuple(jobs[:1]), {models.key: models}))  # imports and loads the numba code once
     start = time.perf_counter()
     plan_shard(ShardTask(1, "bench", tuple(jobs), {models.key: models}))
     return {"per_service_s": (time.perf_counter() - start) / services, "load": load()}
@@ -180,7 +180,7 @@ def project(per_service_14d_s: float, task_ms: float) -> str:
         f"Projection, {p['functions']:,} functions x {p['days']} days on {p['nodes']} nodes of {p['cores_per_node']} cores "
         f"({cores:,} cores): {work_s / 3600:.1f} core-hours of planning; with `--shard-size {shard}` that is {tasks:,} tasks, one "
         f"per core, each about {shard * per_service_14d_s / 60:.1f} min (far above the ~10 ms under which Ray's guidance says a "
-        f"task gains nothing), so about {wall_s / 60:.0f} min of wall time, of which Ray's task overhead is "
+        f"task gains nothing), so about {wall_s / 60:.1f} min of wall time, of which Ray's task overhead is "
         f"{tasks * task_ms / 1000:.1f} s. Assumptions: the cluster's cores plan as fast as this machine's (measured at the load "
         "stated); the cost per service is the resampled functions' (real functions are mostly sparser); shards cost the same "
         "(the slowest sets the tail); the driver holds the per-function counts of the 14 day files (46,000 x 20,160 minutes "

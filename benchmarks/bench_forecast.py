@@ -6,7 +6,8 @@ time of the `auto` forecast on the planner benchmark's long series.
    trace at 60, 10 and 1 s, the Azure Functions 2019 sum of all and busiest function, and
    the 2021 sample, at 60 s. `lstm` is left out (optional, slow; never the best here).
 2. `forecast_peaks(peaks, "auto")` on 14 days at 1 minute and one day at 1 second (the
-   planner benchmark's traces), median of `REPEATS`; the statsmodels import is paid first.
+   planner benchmark's traces), median of `REPEATS`; the imports and the Holt-Winters fit's
+   numba code are loaded first.
 
 The machine's load average is printed and recorded beside the timings.
 Run: `.venv/bin/python benchmarks/bench_forecast.py`
@@ -51,7 +52,7 @@ def losses() -> str:
 
 
 def timings() -> str:
-    forecast_peaks(np.linspace(1.0, 5.0, 100), "holt_winters", interval_s=60.0)  # statsmodels import
+    forecast_peaks(np.linspace(1.0, 5.0, 100), "holt_winters", interval_s=60.0)  # imports, numba code
     rows = []
     for title, trace, interval_s in (("14 days @ 1 min", tiled_minutes(14), 60.0), ("1 day @ 1 s", tiled_seconds(), 1.0)):
         peaks = trace.peak_rates(interval_s)

@@ -114,25 +114,30 @@ def run_policy(policy: Policy[State], setup: PolicySetup) -> PolicyRun[State]:
     state = policy.initial_state(setup)
     current = None
     ready = replicas.serving(0)
-    for i in range(len(loads)):
+    future = setup.actual_peaks_rps if policy.offline else None
+    slo_ms = config.slo_ms + 1e-9
+    steps = len(loads)
+    # Python floats once, rather than a numpy scalar converted per interval
+    columns = (np.asarray(values, dtype=float).tolist() for values in (loads, held, observed))
+    for i, load_rps, held_rps, observed_rps in zip(range(steps), *columns):
         ctx = StepContext(
             step=i,
-            load_rps=float(loads[i]),
-            held_load_rps=float(held[i]),
-            observed_rps=float(observed[i]),
+            load_rps=load_rps,
+            held_load_rps=held_rps,
+            observed_rps=observed_rps,
             ready=ready,
             current=current,
             solver=setup.solver,
             config=config,
             cold_steps=cold_steps,
-            future_peaks_rps=setup.actual_peaks_rps[i:] if policy.offline and setup.actual_peaks_rps is not None else None,
+            future_peaks_rps=future[i:] if future is not None else None,
         )
         allocs, state = policy.decide(ctx, state)
         replicas.request(i, allocs)
         run.serving.append(replicas.serving(i))
-        if i + 1 < len(loads):
+        if i + 1 < steps:
             ready = replicas.serving(i + 1)
-        if sum(a.est_latency_ms for a in allocs) > config.slo_ms + 1e-9:
+        if sum([a.est_latency_ms for a in allocs]) > slo_ms:
             run.infeasible_steps.append(i)
         run.allocations.append(allocs)
         current = allocs

@@ -13,18 +13,20 @@ Methods (`METHODS`):
   deviations (the headroom grows with the recent variability).
 - `seasonal_naive`: the peak one season ago (`season_s`, default a day; a week with
   `season_s=WEEK_S`); the previous peak until one season of history exists.
-- `holt_winters`: statsmodels' additive damped-trend exponential smoothing, re-fitted at
+- `holt_winters`: additive damped-trend exponential smoothing (`holt_winters`: our numba
+  least-squares fit of statsmodels' model, its heuristic initial states, bounds, starting
+  values and optimiser, at least as good a fit in a tenth of the time), re-fitted at
   `refit_points(n, growth=HW_REFIT_GROWTH)` and run forward with fixed parameters until the
   next re-fit. Each fit sees a bounded window of recent history only: the last
   `HW_WINDOW_SEASONS` seasons, at least `HW_MIN_WINDOW` and at most `HW_MAX_WINDOW`
   intervals; it is seasonal (additive) when two seasons plus 10 intervals fit in that
-  window. Initial states come from statsmodels' heuristic, so only the smoothing and damping
-  parameters are optimised, from statsmodels' starting values without its brute-force grid
-  (`use_brute=False`), with BLAS held to one thread while fitting (the optimiser's steps are
-  tiny: more threads only add hand-offs, several-fold on a busy machine). Window,
-  logarithmic schedule and cheaper fit bound the cost to about 30 fits of at most
-  `HW_MAX_WINDOW` points for 14 days at 1 minute or a day at 1 second, where re-fitting the
-  whole growing history took minutes (and `auto`, which runs every candidate, with it).
+  window. Only the smoothing and damping parameters are optimised, from statsmodels'
+  starting values without its brute-force grid, with BLAS held to one thread while fitting
+  (the optimiser's steps are tiny: a second thread only adds hand-offs, 25x on a busy
+  machine). Window and logarithmic schedule bound the cost to about 30 fits of at most
+  `HW_MAX_WINDOW` points for 14 days at 1 minute or a day at 1 second (re-fitting the whole
+  growing history took minutes), and to about 16 fits, 30 ms at load 6, for a day at 1 minute
+  (statsmodels' own fit took 15 ms a fit: 60% of planning a fleet service).
   With the defaults a daily season is fitted at 1-minute intervals (two seasons of 1,440 fit
   in 4,320) but not at 1 second (a day is 86,400 intervals): there the model is level and
   damped trend only.
@@ -59,7 +61,6 @@ Methods (`METHODS`):
 from __future__ import annotations
 
 import importlib.util
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -190,46 +191,24 @@ def _holt_winters_window(fit_at: int, period: int) -> tuple[int, bool]:
 
 
 def _holt_winters(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:
-    from statsmodels.tsa.holtwinters import ExponentialSmoothing
     from threadpoolctl import threadpool_limits
+
+    from themis.planner.traffic import holt_winters
 
     period = round(season_s / interval_s)
     out = _last(y, interval_s, season_s)
     points = list(refit_points(len(y), growth=HW_REFIT_GROWTH)) + [len(y)]
-    with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"):
-        warnings.simplefilter("ignore")
+    with threadpool_limits(1, user_api="blas"):
         for fit_at, until in zip(points, points[1:]):
             start, seasonal = _holt_winters_window(fit_at, period)
-            shape: dict[str, Any] = {"trend": "add", "damped_trend": True, "seasonal": "add" if seasonal else None}
-            if seasonal:
-                shape["seasonal_periods"] = period
             history = y[start:fit_at]
             if np.ptp(history) == 0:  # a flat history has nothing to fit: keep the previous peak
                 continue
-            fitted = ExponentialSmoothing(history, initialization_method="heuristic", **shape).fit(use_brute=False)
-            out[fit_at:until] = _holt_winters_run(fitted, y[fit_at:until], period if seasonal else 0)
+            model = holt_winters.fit(history, period if seasonal else 0)
+            # on from the window's start with the parameters held fixed: element fit_at - start
+            # is the forecast of y[fit_at]
+            out[fit_at:until] = model.forecasts(y[start:until])[fit_at - start :]
     return _clean(out, y)
-
-
-def _holt_winters_run(fitted: Any, ahead: np.ndarray, period: int) -> np.ndarray:
-    """One-step forecasts of `ahead` (the peaks after the fitted history) with the fitted
-    parameters held fixed, continuing from the fitted model's last state: statsmodels'
-    additive damped-trend recursion, element i made from `ahead[:i]`."""
-    p = fitted.params
-    alpha, beta, phi = float(p["smoothing_level"]), float(p["smoothing_trend"]), float(p["damping_trend"])
-    gamma = float(p["smoothing_seasonal"]) if period else 0.0
-    level, trend = float(fitted.level[-1]), float(fitted.trend[-1])
-    season = [float(v) for v in fitted.season[-period:]] if period else [0.0]
-    out = np.empty(len(ahead))
-    for i, actual in enumerate(ahead.tolist()):
-        k = i % len(season)  # the season slot of this interval (one season ago)
-        base = level + phi * trend
-        out[i] = base + season[k]
-        new_level = alpha * (actual - season[k]) + (1 - alpha) * base
-        trend = beta * (new_level - level) + (1 - beta) * phi * trend
-        season[k] = gamma * (actual - base) + (1 - gamma) * season[k]
-        level = new_level
-    return out
 
 
 def _lstm(y: np.ndarray, interval_s: float, season_s: float) -> np.ndarray:
