@@ -145,7 +145,8 @@ def pair_of_runs(args: argparse.Namespace, scale: float, trace: Path, profile: P
     ours_replica_s = sum(min(r["gone_s"] if r["gone_s"] is not None else horizon_s, horizon_s) - max(r["requested_s"], 0.0)
                          for r in ours["server"]["replicas"])
     rows.append([f"x{scale:g}: themis plan, reference server", ours["requests"], f"{ours['violation_rate']:.2%}",
-                 f"{ours['p50_ms'] or float('inf'):.1f}", f"{ours['p99_ms'] or float('inf'):.1f}", f"{ours_replica_s:.1f}", f"{ours['server']['core_seconds']:.1f}",
+                 f"{ours['p50_ms'] or float('inf'):.1f}", f"{ours['p99_ms'] or float('inf'):.1f}", f"{ours_replica_s:.1f}",
+                 f"{ours['server']['core_seconds']:.1f}",
                  len(ours["server"]["replicas"]), len(ours["server"]["resizes"]), load()])
     print(rows[-1], flush=True)
 
@@ -169,7 +170,8 @@ def pair_of_runs(args: argparse.Namespace, scale: float, trace: Path, profile: P
     most = max((n for _, n in samples), default=0)
     ray_s = replica_seconds(samples)
     name = f"x{scale:g}: Ray Serve (target_ongoing_requests {args.target_ongoing:g}, 1-{args.max_replicas} replicas)"
-    rows.append([name, peer["requests"], f"{peer['violation_rate']:.2%}", f"{peer['p50_ms'] or float('inf'):.1f}", f"{peer['p99_ms'] or float('inf'):.1f}",
+    rows.append([name, peer["requests"], f"{peer['violation_rate']:.2%}", f"{peer['p50_ms'] or float('inf'):.1f}",
+                 f"{peer['p99_ms'] or float('inf'):.1f}",
                  f"{ray_s:.1f}", f"{ray_s:.1f}", f"up to {most}", "n/a", load()])
     print(rows[-1], flush=True)
     return rows
@@ -199,11 +201,13 @@ def main() -> None:
             rows += pair_of_runs(args, scale, trace, profile, tmp)
     body_text = "\n\n".join([
         f"{args.model}, {args.seconds:g} s of the busiest stretch of the bundled Azure LLM 2023 code trace ({requests} requests) "
-        f"at volume x{args.scales.replace(',', ', x')}, SLO {args.slo}, batch up to {args.batch}, at most {args.max_replicas} replicas of 1-2 cores on this "
+        f"at volume x{args.scales.replace(',', ', x')}, SLO {args.slo}, batch up to {args.batch}, "
+        f"at most {args.max_replicas} replicas of 1-2 cores on this "
         "shared 2-vCPU machine (the replayer, the front ends and Ray share it). themis: `themis plan --policy themis` (10 s "
         "interval, plan cold start 5 s) on the bundled profile, run by `themis replay --serve`. Ray Serve: its own autoscaling, "
         "1 CPU a replica, `@serve.batch` without a wait, upscale delay 3 s, downscale delay 30 s. Replica-seconds include "
-        f"booting and draining replicas. `load` is the 1-minute load average after each run. Wall time {time.perf_counter() - started:.0f} s.",
+        "booting and draining replicas. `load` is the 1-minute load average after each run. "
+        f"Wall time {time.perf_counter() - started:.0f} s.",
         markdown_table(["system", "requests", "violation rate", "p50 ms", "p99 ms", "replica-seconds", "core-seconds", "replicas",
                         "resizes", "load"], rows),
     ])

@@ -41,7 +41,7 @@ def replay(
     as_json: bool = output.JSON_OPTION,
     out: Path = typer.Option(Path("replay.parquet"), "--out", help="Per-request rows (.parquet or .csv), kept up to date during the run; .json: the result."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out instead of refusing."),
-    report_html: Path = typer.Option(None, "--report", help="Also write an HTML report (real against simulated with --serve) to this file."),
+    report_html: Path = typer.Option(None, "--report", help="Also write an HTML report (with --serve: real against simulated)."),
 ) -> None:
     """Send every request of a trace at its scheduled time and measure the latency from that time.
 
@@ -72,7 +72,8 @@ def replay(
     if out.exists() and not overwrite:
         raise InputError("exists; pass --overwrite to replace it, or another --out", option="--out", file=out)
     if report_html is not None and report_html.suffix.lower() not in (".html", ".htm"):
-        raise InputError(f"the report is HTML: name it .html, not {report_html.suffix or '(no suffix)'}", option="--report", file=report_html)
+        suffix = report_html.suffix or "(no suffix)"
+        raise InputError(f"the report is HTML: name it .html, not {suffix}", option="--report", file=report_html)
     shape = parse_input_shape(input_shape) if input_shape else None
     config = ReplayConfig(timeout_s=parse_duration_s(timeout, "--timeout"))
     the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)

@@ -52,7 +52,7 @@ def report(
     plan: Path = typer.Option(None, "--plan", help="Plan JSON: the schedule over time."),
     simulation: Path = typer.Option(None, "--simulation", help="Per-request table from `themis simulate --out x.parquet`."),
     comparison: Path = typer.Option(None, "--comparison", help="Comparison JSON from `themis compare --out cmp.json` (batch or LLM service)."),
-    replay: Path = typer.Option(None, "--replay", help="Replay result JSON from `themis replay --out result.json`: real against simulated."),
+    replay: Path = typer.Option(None, "--replay", help="Replay result from `themis replay --out result.json`: real against simulated."),
     scale: float = typer.Option(1.0, "--scale", help="Multiply the trace's load by this factor (as planned)."),
     title: str = typer.Option("themis report", "--title", help="Heading of the page."),
     as_json: bool = output.JSON_OPTION,

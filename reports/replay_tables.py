@@ -74,7 +74,9 @@ def _show_comparison(comparison: dict[str, Any], server: dict[str, Any], console
     if later:
         def acted(run: str) -> str:
             mine = [a for a in later if a["run"] == run]
-            shown = ", ".join(f"{a['t_s']:.2f} s ({a['replicas']} replica{'s' if a['replicas'] != 1 else ''}, {a['total_cores']} cores)" for a in mine[:4])
+            shown = ", ".join(
+                f"{a['t_s']:.2f} s ({a['replicas']} replica{'s' if a['replicas'] != 1 else ''}, {a['total_cores']} cores)" for a in mine[:4]
+            )
             return (shown + (f" and {len(mine) - 4} more" if len(mine) > 4 else "")) or "none"
 
         console.print(f"controller actions after the opening: real at {acted('real')}; simulated at {acted('simulated')}")

@@ -10,15 +10,14 @@
   (`themis.profiler.cgroups`, the profiler's `--cpu-limit quota` code), free to run on
   any CPU of the pool.
 - `apply(stage, allocation)` moves a stage to an allocation its controller asked for
-  (`control`: a plan step, or a surge) with the serving rule (`plan_transition`): resizes are sent to the running replica (it applies them
-  between batches, so a running batch finishes at its old speed; under a quota it writes
-  its group's quota then), new replicas start as
-  real processes (load plus warm-up is their cold start, measured), removed replicas take
-  no new work and stop once their current batch is done.
+  (`control`: a plan step, or a surge) with the serving rule (`plan_transition`):
+  resizes are sent to the running replica (it applies them between batches, so a running
+  batch finishes at its old speed; under a quota it writes its group's quota then), new
+  replicas start as real processes (load plus warm-up is their cold start, measured),
+  removed replicas take no new work and stop once their current batch is done.
 - Cost is charged as the simulator does: cores x time from the moment a replica is
   asked for (booting included), a resize changing the charge when it lands, until the
   replica is gone.
-
 - `observe(now_s)` is what the plan's controller sees (the simulator's `Observation`):
   requests the front end received since the previous decision, and per stage the replicas
   asked for (by the cores they have or are being resized to), the ready ones, the queue,
@@ -507,7 +506,8 @@ class ReferenceServer:
     def report(self, horizon_s: float) -> ServerReport:
         """What the server did, for the comparison: replicas, resizes, batches, cost."""
         return ServerReport(
-            cpus=self.pool.cpus, cpu_limit=PIN if self.quota is None else QUOTA, oversubscribed=self.pool.oversubscribed, replicas=list(self.replicas),
+            cpus=self.pool.cpus, cpu_limit=PIN if self.quota is None else QUOTA,
+            oversubscribed=self.pool.oversubscribed, replicas=list(self.replicas),
             resizes=list(self.resizes), batches=list(self.batches), actions=list(self.actions), core_seconds=self.core_seconds(horizon_s),
             failures=list(self.failures),
         )

@@ -112,7 +112,8 @@ async def _serve_and_replay(
         controller = controller_for(schedule)
         opening, next_decision_s = opening_allocations(server, controller, len(settings.stages))
         held = "under CPU quotas" if quota is not None else "pinned"
-        say(f"starting {sum(a.replicas for a in opening)} replica(s) on CPUs {','.join(map(str, settings.cpus))} ({held}) and warming them up")
+        cpus = ",".join(map(str, settings.cpus))
+        say(f"starting {sum(a.replicas for a in opening)} replica(s) on CPUs {cpus} ({held}) and warming them up")
         await server.open(opening)
         if server.failures:  # an opening replica that cannot start: the model (or its options) is the problem
             raise ReplayInputError(server.failures[0], option="--serve")
