@@ -38,12 +38,10 @@ TRACES = {
 
 
 def _themis_diagnosis(result) -> str:
-    """What themis had to work with: surge steps in its plan and vertical levels in its rule."""
+    """What themis had to work with: surge steps in its plan, and the runtime controller's budget."""
     schedule = result.outcome("themis").schedule
-    rules = schedule.surge_rules[0] if schedule.surge_rules else ()
-    vertical = sum(any(level.cores > 1 for level in rule.levels) for rule in rules)
-    return (f"themis plan: {len(schedule.surge_steps)} surge steps; surge rule: "
-            f"{vertical} of {len(rules)} (replicas, batch) entries offer more than 1 core per replica.")
+    budgets = ", ".join(f"{rule.budget_ms:.0f} ms" for rule in schedule.surge_rules)
+    return f"themis plan: {len(schedule.surge_steps)} surge steps; surge rule budget per stage: {budgets}."
 
 
 def main() -> None:

@@ -142,6 +142,7 @@ from themis.cli import models as _models  # noqa: E402
 from themis.cli import plan as _plan  # noqa: E402
 from themis.cli import profile as _profile  # noqa: E402
 from themis.cli import profile_fit as _profile_fit  # noqa: E402
+from themis.cli import profile_published as _profile_published  # noqa: E402
 from themis.cli import replay as _replay  # noqa: E402
 from themis.cli import report as _report  # noqa: E402
 from themis.cli import simulate as _simulate  # noqa: E402
@@ -151,6 +152,7 @@ app.command("init")(_init.init)
 app.command("models")(_models.models)
 app.add_typer(_profile.profile_app, name="profile")
 _profile.profile_app.command("fit")(_profile_fit.fit)
+_profile.profile_app.command("published")(_profile_published.published)
 app.command("simulate")(_simulate.simulate)
 app.command("compare")(_compare.compare)
 app.command("replay")(_replay.replay)

@@ -40,7 +40,7 @@ def demo(
     node_cores: int | None = opt.NODE_CORES_OPTION,
     quick: bool = typer.Option(False, "--quick", help="Reduced mode: a small model, short budgets, 15 minutes of trace."),
 ) -> None:
-    """Run the whole flow on bundled data: profile, trace, forecast, plan, compare, report.
+    """Run the whole flow on bundled data: profile, trace, forecast, plan, compare, check, report.
 
     [b]Examples[/b]
 
@@ -48,6 +48,7 @@ def demo(
       themis demo --quick --out-dir /tmp/demo
     """
     from themis.data import bundled_trace
+    from themis.planner.gates.check import CapacityBudget, capacity_checks
     from themis.planner.gates.compare import compare
     from themis.planner.optimise.pipeline import stages_from_profiles
     from themis.planner.optimise.plan import plan
@@ -64,7 +65,7 @@ def demo(
     console = output.console
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model or ("small_cnn" if quick else "resnet18")
-    step = _Stepper(console, total=6)
+    step = _Stepper(console, total=7)
 
     cores = devices.default_core_counts()
     batches = [1, 2, 4, 8]
@@ -107,7 +108,8 @@ def demo(
     write_manifests(planned.to_dict(), out_dir / "k8s")
     totals = planned.schedule.totals()
     step.done(f"plan      themis, SLO p99 {slo_ms:g} ms on {config.node_cores}-core nodes: {totals['core_seconds'] / 3600:.2f} core-hours, "
-              f"{totals['scale_actions']} scale actions ({'feasible' if planned.feasible else planned.reason})", out_dir / "plan.json")
+              f"{totals['scale_actions']} scale actions (planner's estimate: {'feasible' if planned.feasible else planned.reason})",
+              out_dir / "plan.json")
 
     comparison = compare(trace, stages, config)
     export(comparison, out_dir / "comparison.json")
@@ -115,6 +117,12 @@ def demo(
     export(themis_run, out_dir / "requests.parquet")
     step.done(f"compare   {len(comparison.outcomes)} policies replayed request by request", out_dir / "comparison.json")
     show_comparison(comparison, console)
+    checks = capacity_checks(comparison.outcome("themis"), config, CapacityBudget())  # what `themis check` decides on these inputs
+    failed = [c for c in checks if not c.passed]
+    verdict = "PASS" if not failed else "FAIL: " + "; ".join(f"{c.name} {c.detail}".strip() for c in failed)
+    violations = next(c for c in checks if c.name == "violation_rate")
+    step.done(f"check     capacity gate on these inputs: {verdict} (simulated violations {violations.measured:.2f}% against "
+              f"{violations.limit:.2f}%)", None)
 
     inputs = ReportInputs(profiles=[profile], trace=trace, schedule=planned.schedule, requests=themis_run.to_frame(),
                           comparison=comparison.to_dict(), slo_ms=slo_ms, title=f"themis demo: {model} on the {TRACE_TITLES[trace_name]}")

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from themis.common.atomic import write_atomic
-from themis.common.errors import InputError
+from themis.common.errors import InputError, first_line
 from themis.common.schema import check_schema_version
 from themis.profiler.errors import ProfileFileError
 
@@ -181,7 +181,7 @@ def _footer_json(table: pa.Table, key: bytes, path: Path) -> dict[str, Any]:
     try:
         return json.loads((table.schema.metadata or {}).get(key, b"{}"))
     except ValueError as exc:
-        raise ProfileFileError(f"damaged profile footer ({_first_line(exc)})", file=path) from None
+        raise ProfileFileError(f"damaged profile footer ({first_line(exc)})", file=path) from None
 
 
 def _read_table(path: Path) -> tuple[pa.Table, dict[str, Any], int]:
@@ -208,7 +208,7 @@ def read_themis_parquet(
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
-        raise ProfileFileError(f"not a readable Parquet file ({_first_line(exc)})", file=path) from None
+        raise ProfileFileError(f"not a readable Parquet file ({first_line(exc)})", file=path) from None
     metadata = table.schema.metadata or {}
     if metadata.get(b"themis.kind") != kind.encode():
         raise ProfileFileError(f"not a themis {what} (footer has no themis.kind={kind})", file=path)
@@ -220,7 +220,7 @@ def read_themis_parquet(
             if key.startswith(b"themis.") and key not in (b"themis.kind", b"themis.schema_version")
         }
     except (KeyError, ValueError) as exc:
-        raise ProfileFileError(f"damaged {what} footer ({_first_line(exc)})", file=path) from None
+        raise ProfileFileError(f"damaged {what} footer ({first_line(exc)})", file=path) from None
     try:
         version = check_schema_version(version, newest_version, what=f"a themis {what}", file=path)
     except InputError as exc:
@@ -229,8 +229,3 @@ def read_themis_parquet(
     if missing:
         raise ProfileFileError(f"{what} lacks column(s) {', '.join(missing)}", file=path)
     return table, footer, version
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -26,6 +26,7 @@ from themis.common.atomic import write_text_atomic, write_atomic
 from themis.common.errors import InputError
 from themis.planner.model.serving import Schedule
 from themis.planner.traffic.trace import Trace
+from themis.profiler.table import MEASURED_STATUSES
 
 
 @dataclass
@@ -70,8 +71,8 @@ def render_report(inputs: ReportInputs, html_path: str | Path) -> ReportResult:
     pngs: dict[str, bytes] = {}
     sections: list[str] = []
     for frame in inputs.profiles:
-        ok = frame[frame["status"] == "ok"]
-        for (model, kind, device), cells in ok.groupby(["model", "device_kind", "device_name"], sort=True):
+        measured = frame[frame["status"].isin(MEASURED_STATUSES)]
+        for (model, kind, device), cells in measured.groupby(["model", "device_kind", "device_name"], sort=True):
             device_label = "cpu" if kind == "cpu" else str(device)
             curves = profile_curves(cells, str(model), str(kind), str(device), planned_cells(inputs.schedule, str(model), device_label))
             key = f"profile_{_slug(str(model))}" + ("" if kind == "cpu" else f"_{_slug(device_label)}")
@@ -180,6 +181,11 @@ def _measured_cells(cells: pd.DataFrame) -> set[tuple[int, int]]:
 def _profile_note(cells: pd.DataFrame, unmeasured: set[tuple[int, int]]) -> str:
     first = cells.iloc[0]
     text = f"{first.get('device_kind', '')} {first.get('device_name', '')}: {len(cells)} measured cells."
+    untrusted = cells[cells["status"] != "ok"]
+    if len(untrusted):
+        counts = ", ".join(f"{n} {status}" for status, n in untrusted["status"].value_counts().sort_index().items())
+        text += (f" Not trusted: {counts} (measured while the machine was busy or never settling); "
+                 "re-measure them on an idle machine before relying on this curve.")
     if unmeasured:
         listed = ", ".join(f"batch {b} on {c} cores" for b, c in sorted(unmeasured, key=lambda bc: (bc[1], bc[0])))
         text += (f" The plan also runs {listed}, never measured: those cells are the latency model's prediction, "

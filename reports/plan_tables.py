@@ -82,13 +82,11 @@ def show_plan(plan: dict[str, Any], console: Console) -> None:
         f"over the SLO estimate at the real peaks (delays applied)"
     )
     console.print(line)
-    for stage, entries in zip(plan["stages"], plan.get("surge_rules", [])):
-        shown = "; ".join(
-            f"{e['replicas']}x b{e['batch']}: " + ", ".join(f"<={lv['max_rps']:.4g} rps->{lv['cores']}c" for lv in e["levels"])
-            for e in entries[:4]
+    for stage, rule in zip(plan["stages"], plan.get("surge_rules", [])):
+        console.print(
+            f"surge rule {stage['name']}: budget {rule['budget_ms']:,.1f} ms, cores {rule['cores'][0]}-{rule['cores'][-1]}, "
+            f"batches {rule['batches'][0]}-{rule['batches'][-1]}, up to {rule['max_replicas']} replicas"
         )
-        more = f" (+{len(entries) - 4} more in the JSON)" if len(entries) > 4 else ""
-        console.print(f"surge rule {stage['name']}: {shown}{more}")
     explain = plan.get("explain")
     if explain:
         for m in explain["latency_models"]:

@@ -42,11 +42,12 @@ def profile_table(frame: pd.DataFrame, title: str = "") -> Table:
 def show_profile(console: Console, frame: pd.DataFrame, environment: dict[str, Any], path: Any = None) -> None:
     """Print the environment line, then one table per (model, device, dtype, input) block."""
     where = f"{path}: " if path else ""
-    console.print(
-        f"{where}{len(frame)} cells, measured on {environment.get('host', '?')} "
-        f"({environment.get('cpu_model', '?')}), torch {environment.get('torch_version', '?')}, {environment.get('created_at', '?')}",
-        highlight=False,
-    )
+    if environment.get("provenance") == "published":
+        origin = f"PUBLISHED measurements, not measured by themis: {environment.get('source', '?')}"
+    else:
+        origin = (f"measured on {environment.get('host', '?')} ({environment.get('cpu_model', '?')}), "
+                  f"torch {environment.get('torch_version', '?')}, {environment.get('created_at', '?')}")
+    console.print(f"{where}{len(frame)} cells, {origin}", highlight=False)
     if frame.empty:
         return
     keys = ["model", "device_kind", "device_name", "dtype", "input_shape"]

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from themis.common.errors import InputError
-from themis.planner.gates.compare import compare
+from themis.planner.gates.compare import PolicyOutcome, compare
 from themis.planner.gates.verdict import GateCheck, Verdict
 from themis.planner.model.config import PlanConfig
 from themis.planner.model.latency import LatencyModel, latency_models_from_frames
@@ -65,7 +65,11 @@ def check_capacity(
     seed: int = 0,
 ) -> list[GateCheck]:
     """Plan and simulate `trace`; one check per budget item plus "SLO reachable"."""
-    outcome = compare(trace, list(stages), config, policies=(policy,), seed=seed).outcomes[0]
+    return capacity_checks(compare(trace, list(stages), config, policies=(policy,), seed=seed).outcomes[0], config, budget)
+
+
+def capacity_checks(outcome: PolicyOutcome, config: PlanConfig, budget: CapacityBudget) -> list[GateCheck]:
+    """The capacity gate's checks of one simulated policy (`themis demo` reports the same)."""
     sim = outcome.result
     reachable = GateCheck(
         "capacity", "slo_reachable", None, None, "", detail=outcome.plan_reason, passed_override=bool(outcome.planned_feasible)

@@ -22,7 +22,7 @@ import pandas as pd
 from themis.common import SCHEMA_VERSION
 from themis.planner import choices
 from themis.planner.errors import PlanInputError
-from themis.planner.model.config import DEFAULT_SERVICE, PlanConfig, SimConfig
+from themis.planner.model.config import DEFAULT_SERVICE, DEFAULT_SURGE_CHECK_S, PlanConfig, SimConfig
 from themis.planner.model.latency import LatencyModel
 from themis.planner.model.serving import Schedule
 from themis.planner.optimise.plan import PlanResult, StageInput, plan
@@ -49,7 +49,7 @@ class CompareSettings:
     seed: int = 0
     service: str = DEFAULT_SERVICE
     hpa: HpaConfig = field(default_factory=HpaConfig)
-    surge_check_s: float = 1.0
+    surge_check_s: float = DEFAULT_SURGE_CHECK_S
     horizon_s: float = 0.0
 
 
@@ -153,7 +153,7 @@ def compare(
     seed: int = 0,
     service: str = DEFAULT_SERVICE,
     hpa: HpaConfig | None = None,
-    surge_check_s: float = 1.0,
+    surge_check_s: float = DEFAULT_SURGE_CHECK_S,
 ) -> Comparison:
     """Plan and simulate every policy in `policies` on the arrivals of `trace`."""
     unknown = [p for p in policies if p not in POLICIES]

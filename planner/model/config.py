@@ -46,6 +46,13 @@ DEFAULT_NODE_PRICE_PER_HOUR = 0.0
 DEFAULT_SHARD_SERVICES = 100
 """Fleet planning: services per task. Planning one service-day takes 0.1-1 s, so a task runs for
 tens of seconds, far above the ~10 ms under which Ray's guidance says tasks gain nothing."""
+DEFAULT_SURGE_CHECK_S = 0.5
+"""How often the `themis` runtime controller checks each stage between planned steps."""
+DEFAULT_SURGE_RATE_WINDOW_S = 1.0
+"""The `themis` runtime controller's arrival rate is counted over this window."""
+DEFAULT_SURGE_CALM_S = 5.0
+"""The `themis` runtime controller shrinks a layout, or returns to the plan, only once the
+smaller one holds the highest rate of this many seconds (bursts do not make it flap)."""
 DEFAULT_SERVICE = "median"
 SERVICE_MODES = ("median", "sampled")
 """How the simulator draws a batch's service time: the profile's median, or a draw from

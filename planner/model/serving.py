@@ -11,9 +11,9 @@ the allocation once it is fully in effect.
 `Schedule.from_dict()` reads it back and is the one place that converts older versions
 (version 1 kept the surge rules and diagnostics in an untyped `extra` object).
 
-A `themis` plan also carries its surge rules (`SurgeRule`): per stage and per (replicas,
-batch) it runs, the load levels up to which each core count per replica meets the stage's
-latency budget, for the controller that resizes replicas in place between planned steps.
+A `themis` plan also carries one surge rule per stage (`SurgeRule`): the stage's service
+times by batch and cores and its latency budget, from which the runtime controller sizes
+the stage between planned steps (`themis.planner.simulation.controllers.surge`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from themis.common.errors import InputError
@@ -32,7 +33,8 @@ from themis.planner.errors import PlanInputError
 from themis.planner.model.cost import Prices, cost
 
 PLAN_SCHEMA_VERSION = 2
-"""Version 2: surge rules and plan diagnostics are typed top-level fields (1: `extra`)."""
+"""Version 2: surge rules (service times and budgets) and plan diagnostics are typed
+top-level fields (1: `extra`, with surge rules as load levels)."""
 
 
 @dataclass(frozen=True)
@@ -103,20 +105,51 @@ class Step:
 
 
 @dataclass(frozen=True)
-class SurgeLevel:
-    """Up to `max_rps` of stage load, `cores` per replica meet the stage's latency budget."""
-
-    max_rps: float
-    cores: int
-
-
-@dataclass(frozen=True)
 class SurgeRule:
-    """With `replicas` replicas at `batch`: the core counts for increasing stage loads."""
+    """What the runtime surge controller needs to size one stage between planned steps:
+    the stage's service times by batch and cores, and its share of the SLO."""
 
-    replicas: int
-    batch: int
-    levels: tuple[SurgeLevel, ...]
+    budget_ms: float
+    """The stage's latency budget: the SLO minus the other stages' estimates (the tightest
+    over the plan's steps); the whole SLO for a one-stage service."""
+    cores: tuple[int, ...]
+    """Replica sizes it may use (at most the node's cores), ascending."""
+    batches: tuple[int, ...]
+    """Batch sizes it may use, ascending."""
+    service_ms: tuple[tuple[float, ...], ...]
+    """service_ms[j][k - 1]: ms to serve a batch of k (1 .. the largest batch) on cores[j]."""
+    max_replicas: int
+    device: str = "cpu"
+
+    def service_table_ms(self) -> np.ndarray:
+        """table[k, j]: ms for a batch of k on cores[j] (row 0 unused: NaN), the shape of
+        `LatencyModel.service_table_ms`."""
+        table = np.asarray(self.service_ms, dtype=float).T
+        return np.vstack([np.full((1, table.shape[1]), np.nan), table])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "budget_ms": self.budget_ms,
+            "cores": list(self.cores),
+            "batches": list(self.batches),
+            "service_ms": [list(row) for row in self.service_ms],
+            "max_replicas": self.max_replicas,
+            "device": self.device,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SurgeRule:
+        rule = cls(
+            budget_ms=float(data["budget_ms"]),
+            cores=tuple(int(c) for c in data["cores"]),
+            batches=tuple(int(b) for b in data["batches"]),
+            service_ms=tuple(tuple(float(x) for x in row) for row in data["service_ms"]),
+            max_replicas=int(data["max_replicas"]),
+            device=str(data.get("device", "cpu")),
+        )
+        if len(rule.service_ms) != len(rule.cores) or not rule.batches or any(len(row) < max(rule.batches) for row in rule.service_ms):
+            raise ValueError("surge rule: service_ms needs a row per core count and a time for every batch up to the largest")
+        return rule
 
 
 @dataclass
@@ -142,8 +175,9 @@ class Schedule:
     """Steps whose own estimate is above the SLO (the policy adapting, or out of reach)."""
     estimated_violation_intervals: int = 0
     """Intervals whose serving replicas (delays applied) miss the SLO at the real peak, by the estimate."""
-    surge_rules: tuple[tuple[SurgeRule, ...], ...] = ()
-    """Per stage: the runtime surge rules of a `themis` plan (empty for other policies)."""
+    surge_rules: tuple[SurgeRule, ...] = ()
+    """One per stage: what the runtime surge controller of a `themis` plan needs (empty for
+    other policies)."""
     surge_steps: tuple[int, ...] = ()
     """Steps at which a `themis` plan resized running replicas to absorb a surge."""
 
@@ -218,13 +252,7 @@ class Schedule:
             "totals": self.totals(),
             "infeasible_steps": list(self.infeasible_steps),
             "estimated_violation_intervals": self.estimated_violation_intervals,
-            "surge_rules": [
-                [
-                    {"replicas": r.replicas, "batch": r.batch, "levels": [{"max_rps": lv.max_rps, "cores": lv.cores} for lv in r.levels]}
-                    for r in rules
-                ]
-                for rules in self.surge_rules
-            ],
+            "surge_rules": [rule.to_dict() for rule in self.surge_rules],
             "surge_steps": list(self.surge_steps),
         }
 
@@ -258,9 +286,9 @@ class Schedule:
             version = check_schema_version(data.get("schema_version"), PLAN_SCHEMA_VERSION, what="a themis plan", file=source)
         except InputError as error:
             raise PlanInputError(error.message, file=source) from None
-        if version == 1:
-            data = _from_version_1(data)
         try:
+            if version == 1:
+                data = _from_version_1(data)
             stages = tuple(Stage(s["name"], s["model"], float(s.get("visit_ratio", 1.0))) for s in data["stages"])
             steps = [
                 Step(
@@ -296,20 +324,10 @@ class Schedule:
                 headroom=float(data.get("headroom", 1.0)),
                 infeasible_steps=tuple(int(i) for i in data.get("infeasible_steps", [])),
                 estimated_violation_intervals=int(data.get("estimated_violation_intervals", 0)),
-                surge_rules=tuple(
-                    tuple(
-                        SurgeRule(
-                            int(r["replicas"]),
-                            int(r["batch"]),
-                            tuple(SurgeLevel(float(lv["max_rps"]), int(lv["cores"])) for lv in r["levels"]),
-                        )
-                        for r in rules
-                    )
-                    for rules in data.get("surge_rules", [])
-                ),
+                surge_rules=tuple(SurgeRule.from_dict(rule) for rule in data.get("surge_rules", [])),
                 surge_steps=tuple(int(i) for i in data.get("surge_steps", [])),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
             raise PlanInputError(f"not a themis plan ({type(exc).__name__}: {exc})", file=source) from None
         if any(len(step.stages) != len(stages) for step in steps):
             raise PlanInputError("a step does not list every stage", file=source)
@@ -319,15 +337,46 @@ class Schedule:
 
 
 def _from_version_1(data: dict[str, Any]) -> dict[str, Any]:
-    """A version-1 plan in the version-2 shape: `extra`'s known keys become top-level fields."""
+    """A version-1 plan in the version-2 shape: `extra`'s known keys become top-level fields,
+    and each stage's surge levels become a surge rule (`_surge_rule_from_levels`)."""
     extra = data.get("extra") or {}
     if not isinstance(extra, dict):
         raise PlanInputError("`extra` must be a JSON object")
     converted = {k: v for k, v in data.items() if k != "extra"}
-    for key in ("forecast", "headroom", "infeasible_steps", "estimated_violation_intervals", "surge_rules", "surge_steps"):
+    for key in ("forecast", "headroom", "infeasible_steps", "estimated_violation_intervals", "surge_steps"):
         if key in extra:
             converted[key] = extra[key]
+    if extra.get("surge_rules"):
+        steps = data.get("steps") or [{}]
+        devices = [str(a.get("device", "cpu")) for a in steps[0].get("stages", [])]
+        converted["surge_rules"] = [
+            _surge_rule_from_levels(entries, float(data["slo_ms"]), devices[j] if j < len(devices) else "cpu")
+            for j, entries in enumerate(extra["surge_rules"])
+        ]
     return converted
+
+
+def _surge_rule_from_levels(entries: list[dict[str, Any]], slo_ms: float, device: str) -> dict[str, Any]:
+    """A version-1 stage rule (per (replicas, batch): load levels -> cores) as a version-2
+    surge rule. Version 1 kept no service times, so they are inferred, conservatively: a
+    level's `max_rps` is taken as the full capacity of `replicas` replicas at that size,
+    which makes a request cost replicas / max_rps seconds of a replica, and a batch of k
+    take k times that (the largest over the entries). The budget is the plan's SLO."""
+    per_request_s: dict[int, float] = {}
+    for entry in entries:
+        for level in entry["levels"]:
+            cores, seconds = int(level["cores"]), int(entry["replicas"]) / float(level["max_rps"])
+            per_request_s[cores] = max(per_request_s.get(cores, 0.0), seconds)
+    cores = sorted(per_request_s)
+    batches = sorted({int(entry["batch"]) for entry in entries})
+    return {
+        "budget_ms": slo_ms,
+        "cores": cores,
+        "batches": batches,
+        "service_ms": [[1000.0 * k * per_request_s[c] for k in range(1, max(batches) + 1)] for c in cores],
+        "max_replicas": max(int(entry["replicas"]) for entry in entries),
+        "device": device,
+    }
 
 
 def load_schedule(path: str | Path) -> Schedule:

@@ -86,10 +86,13 @@ def solve_stages(units: Sequence[np.ndarray], costs: Sequence[np.ndarray], budge
     return Solution(tuple(reversed(choice)), float(f[budget_units]))
 
 
-def solve_one_stage(latency_ms: np.ndarray, cost: np.ndarray, slo_ms: float) -> Solution:
-    """Cheapest candidate with latency <= SLO (ties: the lower latency, then the lower index)."""
+def solve_one_stage(latency_ms: np.ndarray, cost: np.ndarray, slo_ms: float, capacity: np.ndarray | None = None) -> Solution:
+    """Cheapest candidate with latency <= SLO. Ties: the most `capacity` (the candidate
+    that absorbs a burst best: more batching at the same cost), then the lower latency,
+    then the lower index."""
     ok = np.flatnonzero((np.asarray(latency_ms) <= slo_ms) & np.isfinite(cost))
     if not ok.size:
         return INFEASIBLE
-    best = ok[np.lexsort((latency_ms[ok], cost[ok]))[0]]
+    spare = -np.asarray(capacity, dtype=float)[ok] if capacity is not None else np.zeros(ok.size)
+    best = ok[np.lexsort((latency_ms[ok], spare, cost[ok]))[0]]
     return Solution((int(best),), float(cost[best]))

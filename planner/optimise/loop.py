@@ -41,6 +41,9 @@ class PolicySetup:
     """The trace's real peaks: offline policies (static, oracle) only."""
     observed_peaks_rps: np.ndarray
     """The same peaks, handed to each interval's context only from the past (`observed_rps`)."""
+    arrivals_s: np.ndarray | None = None
+    """The trace's request arrivals (those `compare` replays with its default seed):
+    offline policies only."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ class PolicyRun(Generic[State]):
 class RuntimeRules:
     """What a plan hands to the controller that runs it between planned steps."""
 
-    surge_rules: tuple[tuple[SurgeRule, ...], ...] = ()
+    surge_rules: tuple[SurgeRule, ...] = ()
+    """One per stage: what the runtime surge controller sizes the stage from."""
     surge_steps: tuple[int, ...] = ()
 
 

@@ -101,7 +101,7 @@ def plan(
     offline = rule.offline
     planning = peaks if offline else forecast * config.headroom  # offline policies know the real peaks
     solver.prepare(np.r_[planning, peaks * config.headroom])
-    setup = PolicySetup(solver, config, planning, peaks if offline else None, peaks)
+    setup = PolicySetup(solver, config, planning, peaks if offline else None, peaks, trace.request_arrivals(0) if offline else None)
     run = run_policy(rule, setup)
     steps = [
         Step(i * config.interval_s, (i + 1) * config.interval_s, float(peaks[i] if offline else forecast[i]), allocs)

@@ -107,7 +107,10 @@ class IntervalSolver:
             lat.append(np.where(mask, grid, np.inf).ravel())
             costs.append(np.where(mask, space.cost_per_hour, np.inf).ravel())
         if len(self.spaces) == 1:
-            solution = dp.solve_one_stage(lat[0], costs[0], self.slo_ms)
+            # ties go to the most capacity, among candidates whose full batch fits in the SLO
+            space = self.spaces[0]
+            spare = np.where((space.k_full_ms <= self.slo_ms)[:, None], space.capacity_rps, 0.0)
+            solution = dp.solve_one_stage(lat[0], costs[0], self.slo_ms, spare.ravel())
         else:
             units = [dp.latency_units(x, self.slo_ms, self.budget_units) for x in lat]
             solution = dp.solve_stages(units, costs, self.budget_units)

@@ -14,7 +14,7 @@ import numpy as np
 
 from themis.planner.model.config import PlanConfig
 from themis.planner.model.latency import LatencyModel
-from themis.planner.model.queueing import batch_stats_ms, latency_from_stats_ms, latency_grid_ms
+from themis.planner.model.queueing import estimate_latency_ms, latency_grid_ms
 from themis.planner.model.serving import Group, Stage, StageAllocation
 
 
@@ -52,18 +52,17 @@ class StageSpace:
                     options.append(SizeOption(model.device, int(cores), price, table[:, j]))
         self.options = tuple(options)
         self.option_of = {(o.device, o.cores): i for i, o in enumerate(options)}
-        stats = [(i, b, *batch_stats_ms(o.service_ms, b)) for i, o in enumerate(options) for b in self.batches]
-        self.k_option = np.array([s[0] for s in stats], dtype=np.int64)
-        self.k_batch = np.array([s[1] for s in stats], dtype=float)
-        self.k_full_ms = np.array([s[2] for s in stats])
-        self.k_max_ms = np.array([s[3] for s in stats])
-        self.k_item_ms = np.array([s[4] for s in stats])
+        pairs = [(i, b) for i in range(len(options)) for b in self.batches]
+        self.k_option = np.array([i for i, _ in pairs], dtype=np.int64)
+        self.k_batch = np.array([b for _, b in pairs], dtype=float)
+        self.k_service_ms = np.array([options[i].service_ms[: max_batch + 1] for i, _ in pairs]).reshape(len(pairs), max_batch + 1)
+        """Row k: the batch times of candidate k's replica size (its batch caps them)."""
+        self.k_full_ms = np.array([options[i].service_ms[b] for i, b in pairs])
         self.k_cores = np.array([options[i].cores for i in self.k_option], dtype=np.int64)
         replicas = np.arange(1, self.max_replicas + 1)
         self.cost_per_hour = np.array([options[i].cost_per_hour for i in self.k_option])[:, None] * replicas[None, :]
         self.capacity_rps = replicas[None, :] * (self.k_batch * 1000.0 / self.k_full_ms)[:, None]
         self._grids: dict[int, np.ndarray] = {}
-        self._stats_cache: dict[tuple[str, int, int], tuple[float, float, float]] = {}
 
     @property
     def n_candidates(self) -> int:
@@ -74,9 +73,7 @@ class StageSpace:
         missing = [i for i, lv in enumerate(levels) if lv not in self._grids]
         for start in range(0, len(missing), 64):
             chunk = missing[start : start + 64]
-            grid = latency_grid_ms(
-                loads_rps[chunk], self.k_full_ms, self.k_max_ms, self.k_item_ms, self.k_batch, self.max_replicas, self.quantile
-            )
+            grid = latency_grid_ms(loads_rps[chunk], self.k_service_ms, self.k_batch.astype(np.int64), self.max_replicas, self.quantile)
             for j, i in enumerate(chunk):
                 self._grids[levels[i]] = grid[j]
         return [self._grids[lv] for lv in levels]
@@ -94,12 +91,10 @@ class StageSpace:
 
     def estimate(self, groups: Sequence[Group], batch: int, device: str, load_rps: float) -> tuple[float, float]:
         """(q-latency ms, capacity rps) of any allocation of this stage, heterogeneous or not."""
-        stats = [(g.replicas, *self._stats(device, g.cores, batch)) for g in groups if g.replicas > 0]
-        capacity = sum(r * batch * 1000.0 / full for r, full, _, _ in stats)
-        return latency_from_stats_ms(stats, batch, load_rps, self.quantile), float(capacity)
+        tables = [(g.replicas, self.options[self.option_of[(device, g.cores)]].service_ms) for g in groups if g.replicas > 0]
+        capacity = sum(r * batch * 1000.0 / s[batch] for r, s in tables)
+        return estimate_latency_ms(tables, batch, load_rps, self.quantile), float(capacity)
 
-    def _stats(self, device: str, cores: int, batch: int) -> tuple[float, float, float]:
-        key = (device, cores, batch)
-        if key not in self._stats_cache:
-            self._stats_cache[key] = batch_stats_ms(self.options[self.option_of[(device, cores)]].service_ms, batch)
-        return self._stats_cache[key]
+    def slowest_batch_ms(self, device: str, cores: int, batch: int) -> float:
+        """The slowest batch (of 1..batch) one replica of this size runs."""
+        return float(np.nanmax(self.options[self.option_of[(device, cores)]].service_ms[1 : batch + 1]))

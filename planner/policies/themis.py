@@ -1,171 +1,146 @@
 """`themis`: the two-stage joint horizontal/vertical policy (Razavi et al., 2024).
 
-Every interval it computes the horizontal optimum H: the cheapest allocation (any cores,
-replicas, batch) for the forecast load or the peak just observed, whichever is higher,
-held over the scale-down window.
+Every interval it computes a *lean* horizontal layout H for the load now (the forecast or
+the peak just observed, whichever is higher). Lean horizontal, fast vertical: where
+`horizontal` holds capacity for the highest load of the scale-down window (300 s), themis
+relies on growing its replicas in place (a resize lands in `resize_s`, a new replica
+needs a cold start), so H is the cheapest layout that
 
-- If H fits on the replicas already serving, it moves there at once: more or fewer cores
-  per replica are in-place resizes, surplus replicas are released.
-- If H needs replicas that are not running but the running ones still carry the load at
-  their current sizes, it just starts the missing replicas (at H's size).
-- Otherwise (a surge: the load is beyond what is running), it solves a *vertical* DP
-  with the serving replicas frozen: the cheapest cores (up to the node's limit) and batch
-  that meet the SLO at this interval's load now (if none does, extra cores cannot absorb
-  the surge and it only boots), and it starts H's extra replicas alongside (a
-  second group; the larger size goes to the running replicas). Once they are ready and
-  the load has settled, H fits the serving replicas and the extra cores are released.
+1. meets the SLO estimate at the highest load of the last cold start (the time a released
+   replica takes to come back), not of the whole scale-down window;
+2. carries, at its planned sizes, the scale-down window's load divided by the reaction
+   gain g = 1 + (SLO - S_max) / (check_s + resize_s): a burst to that load builds a queue
+   only until the runtime controller has grown the replicas (a check plus a resize
+   delay), and a queue of that length still drains within the SLO slack left beside the
+   slowest batch S_max;
+3. keeps enough replicas that, grown to the node's cores, they carry the scale-down
+   window's load by the estimate (the vertical reserve covers a return of the load).
 
-Between intervals the surge rule (`surge_rules`) tells a runtime controller how many cores
-per replica a given observed load needs at the current replica count.
+Both g and the reserve come from the profile (service times at each size) and the resize
+delay; with a resize delay as long as the SLO slack the reserve buys little and H is
+close to `horizontal`'s layout.
+
+The plan requests H at every step: the replicas serving are resized in place to H's
+size, surplus ones are released, missing ones boot. The plan never holds grown replicas
+for a whole interval: a load beyond what is serving is absorbed in place by the runtime
+controller, within a resize delay and only while it lasts, and H's new replicas repack
+it once they are ready (a cold start later). A step where the load just seen is beyond
+the replicas serving, at H's sizes, is recorded as a surge step (`surge_steps`).
+
+Between planned steps the runtime controller (`themis.planner.simulation.controllers.surge`)
+sizes each stage from the plan's surge rules (`surge_rules`): per stage, the service
+times by batch and cores and the stage's latency budget.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from themis.planner.model.queueing import latency_grid_ms
-from themis.planner.model.serving import Group, StageAllocation, SurgeLevel, SurgeRule
+from themis.planner.model.config import DEFAULT_SURGE_CHECK_S
+from themis.planner.model.serving import Group, SurgeRule
 from themis.planner.optimise.loop import Allocations, Policy, PolicyRun, PolicySetup, RuntimeRules, StepContext, choose
-from themis.planner.optimise.solver import IntervalSolver, Restriction
-from themis.planner.optimise.space import StageSpace
+from themis.planner.optimise.solver import FREE, IntervalSolver, Restriction
 
 
 @dataclass(frozen=True)
 class ThemisState:
+    hold_steps: int = 1
+    """Intervals a load is held for: a cold start, rounded up to whole intervals."""
+    recent_rps: tuple[float, ...] = ()
+    """The load of the last `hold_steps` intervals, newest last."""
     surges: tuple[int, ...] = ()
-    """Steps at which running replicas were resized to absorb a surge."""
+    """Steps at which the load just seen is beyond the replicas serving (at H's sizes):
+    H's missing replicas boot while the runtime controller absorbs the load in place."""
 
 
 def initial_state(setup: PolicySetup) -> ThemisState:
-    return ThemisState()
+    config = setup.config
+    return ThemisState(hold_steps=max(1, math.ceil(config.cold_start_s / config.interval_s - 1e-9)))
 
 
 def decide(ctx: StepContext, state: ThemisState) -> tuple[Allocations, ThemisState]:
     # a jump is seen in the forecast or in the load just observed, whichever is higher
     now_rps = max(ctx.load_rps, ctx.observed_rps)
-    target = choose(ctx, max(ctx.held_load_rps, now_rps))
+    recent = (*state.recent_rps, now_rps)[-state.hold_steps :]
+    target = lean_layout(ctx, max(recent), max(ctx.held_load_rps, now_rps))
     ready = [sum(g.replicas for g in groups) for groups in ctx.ready]
-    short = [ctx.step > 0 and a.replicas > r for a, r in zip(target, ready)]
-    if not any(short):
-        return target, state
+    short = ctx.step > 0 and any(a.replicas > r for a, r in zip(target, ready))
+    surge = short and not _carries_repacked(ctx, target, ctx.observed_rps)
+    return target, ThemisState(state.hold_steps, recent, state.surges + ((ctx.step,) if surge else ()))
+
+
+def lean_layout(ctx: StepContext, load_rps: float, held_rps: float) -> Allocations:
+    """H: the cheapest allocations meeting the SLO estimate at `load_rps` that also carry
+    `held_rps` / g at their planned sizes and `held_rps` grown to the node's cores (module
+    docstring, rules 1-3)."""
     solver = ctx.solver
-    rules = []
-    for j, (alloc, is_short) in enumerate(zip(target, short)):
-        if is_short:
-            rules.append(Restriction(replicas=max(ready[j], 1)))
-        else:
-            rules.append(Restriction(exact=(_candidate(solver.spaces[j], alloc), alloc.replicas)))
-    choice = None if _carries(ctx, now_rps) else solver.solve(now_rps, rules)
-    if choice is None:
-        # the running replicas carry the load as they are, or no in-place resize would meet
-        # the SLO (then extra cores cannot absorb the surge): only boot H's missing replicas
-        out = [
-            _with_new_replicas(solver, j, ctx.ready[j], ctx.current[j], alloc, now_rps) if is_short else alloc
-            for j, (alloc, is_short) in enumerate(zip(target, short))
-        ]
-        return tuple(out), state
-    vertical = solver.allocations(choice, now_rps)
-    out = []
-    for j, (alloc, fast, is_short) in enumerate(zip(target, vertical, short)):
-        if not is_short or fast.device != alloc.device:  # devices cannot mix in a stage: boot H outright
-            out.append(alloc)
-            continue
-        out.append(_with_new_replicas(solver, j, fast.groups, fast, alloc, now_rps))
-    return tuple(out), ThemisState(state.surges + (ctx.step,))
-
-
-def _carries(ctx: StepContext, load_rps: float) -> bool:
-    """Do the replicas serving now, at their current sizes and batch, meet the SLO estimate?"""
-    if ctx.current is None:
-        return False
-    total = sum(
-        ctx.solver.estimate(j, groups, alloc.batch, alloc.device, load_rps)
-        for j, (groups, alloc) in enumerate(zip(ctx.ready, ctx.current))
+    first = choose(ctx, load_rps)
+    slack_ms = ctx.config.slo_ms - sum(
+        space.slowest_batch_ms(a.device, max(g.cores for g in a.groups), a.batch) for space, a in zip(solver.spaces, first)
     )
+    gain = 1.0 + max(0.0, slack_ms) / 1000.0 / (DEFAULT_SURGE_CHECK_S + ctx.config.resize_s)
+    plan_rps = max(load_rps, held_rps / gain)
+    target = first if plan_rps <= load_rps else choose(ctx, plan_rps)
+    largest = [Restriction(cores=max(o.cores for o in space.options)) for space in solver.spaces]
+    reserve = solver.solve(held_rps, largest)
+    if reserve is None:
+        return choose(ctx, max(plan_rps, held_rps))  # no reserve carries it: hold like `horizontal`
+    fewest = [r for _, r in reserve]
+    if all(a.replicas >= n for a, n in zip(target, fewest)):
+        return target
+    rules = [FREE if a.replicas >= n else Restriction(replicas=n) for a, n in zip(target, fewest)]
+    return choose(ctx, plan_rps, rules)
+
+
+def _carries_repacked(ctx: StepContext, target: Allocations, load_rps: float) -> bool:
+    """Do the replicas serving now, at H's sizes and batch (repacked in place), meet the
+    SLO estimate? Then H's missing replicas only boot: the layout is never held at the
+    sizes of an earlier surge."""
+    total = 0.0
+    for j, (groups, alloc) in enumerate(zip(ctx.ready, target)):
+        ready = sum(g.replicas for g in groups)
+        if ready == 0:
+            return False
+        total += ctx.solver.estimate(j, (Group(min(ready, alloc.replicas), alloc.groups[0].cores),), alloc.batch, alloc.device, load_rps)
     return total <= ctx.solver.slo_ms
 
 
-def _with_new_replicas(
-    solver: IntervalSolver, j: int, running: tuple[Group, ...], settings: StageAllocation, target: StageAllocation, load_rps: float
-) -> StageAllocation:
-    """The running groups (with `settings`' batch) plus the replicas `target` still lacks, at
-    `target`'s size; groups of equal cores merge."""
-    missing = target.replicas - sum(g.replicas for g in running)
-    counts: dict[int, int] = {}
-    for group in (*running, Group(missing, target.groups[0].cores)):
-        counts[group.cores] = counts.get(group.cores, 0) + group.replicas
-    groups = tuple(Group(n, c) for c, n in counts.items() if n > 0)
-    return solver.describe(j, groups, settings.batch, settings.device, load_rps)
-
-
-def _candidate(space: StageSpace, alloc: StageAllocation) -> int:
-    """Index of the homogeneous candidate (option, batch) of an allocation."""
-    option = space.option_of[(alloc.device, alloc.groups[0].cores)]
-    return int(np.flatnonzero((space.k_option == option) & (space.k_batch == alloc.batch))[0])
-
-
 def runtime_rules(run: PolicyRun[ThemisState], solver: IntervalSolver) -> RuntimeRules:
-    """The surge rules of the plan and the steps that absorbed a surge."""
+    """The surge rules of the plan and its surge steps."""
     surges = run.state.surges if run.state is not None else ()
-    return RuntimeRules(surge_rules(run.allocations, solver.spaces, solver.slo_ms), surges)
+    return RuntimeRules(surge_rules(run.allocations, solver), surges)
 
 
-def surge_rules(allocations: Sequence[Allocations], spaces: Sequence[StageSpace], slo_ms: float) -> tuple[tuple[SurgeRule, ...], ...]:
-    """Per stage, for every (replicas, batch) the plan runs: load level -> cores per replica.
-
-    Each level says: with r replicas at batch b, a stage load up to `max_rps` needs
-    `cores` cores per replica (the smallest core count whose estimate meets the stage's
-    latency budget, that is the SLO minus the other stages' estimates in the same step).
-    Loads are stage loads (entrance load x visit ratio).
-    """
+def surge_rules(allocations: Sequence[Allocations], solver: IntervalSolver) -> tuple[SurgeRule, ...]:
+    """Per stage, what the runtime controller sizes it from: the service times of every
+    replica size of the stage's device, by batch, and the stage's latency budget (the SLO
+    minus the other stages' estimates, the tightest over the steps; at least an equal
+    share of the SLO)."""
+    slo_ms = solver.slo_ms
     rules = []
-    for j, space in enumerate(spaces):
-        budgets: dict[tuple[int, int, str], float] = {}
+    for j, space in enumerate(solver.spaces):
+        device = allocations[0][j].device if allocations else space.options[0].device
+        budget = slo_ms
         for allocs in allocations:
-            a = allocs[j]
             others = sum(x.est_latency_ms for i, x in enumerate(allocs) if i != j)
-            key = (a.replicas, a.batch, a.device)
-            budgets[key] = min(budgets.get(key, np.inf), slo_ms - others)
+            if math.isfinite(others):
+                budget = min(budget, slo_ms - others)
+        budget = max(budget, slo_ms / len(solver.spaces))
+        options = sorted((o for o in space.options if o.device == device), key=lambda o: o.cores)
+        largest = max(space.batches)
         rules.append(
-            tuple(
-                SurgeRule(replicas, batch, _levels(space, replicas, batch, device, budget))
-                for (replicas, batch, device), budget in sorted(budgets.items())
+            SurgeRule(
+                budget_ms=float(budget),
+                cores=tuple(o.cores for o in options),
+                batches=tuple(space.batches),
+                service_ms=tuple(tuple(float(x) for x in o.service_ms[1 : largest + 1]) for o in options),
+                max_replicas=space.max_replicas,
+                device=device,
             )
         )
     return tuple(rules)
-
-
-def _levels(space: StageSpace, replicas: int, batch: int, device: str, budget_ms: float) -> tuple[SurgeLevel, ...]:
-    """Smallest cores for increasing loads: keep a core count only if it carries more load
-    than every smaller one (tables are not monotone in cores)."""
-    levels: list[SurgeLevel] = []
-    best = 0.0
-    for option in sorted((o for o in space.options if o.device == device), key=lambda o: o.cores):
-        max_rps = _max_load_rps(option.service_ms, replicas, batch, budget_ms, space.quantile)
-        if max_rps > best:
-            levels.append(SurgeLevel(round(max_rps, 6), option.cores))
-            best = max_rps
-    return tuple(levels)
-
-
-def _max_load_rps(service_ms: np.ndarray, replicas: int, batch: int, budget_ms: float, quantile: float) -> float:
-    """The largest load (to 1e-4 of capacity, rounded down) whose estimate meets the budget:
-    a coarse then a fine grid (latency rises with load; at capacity it is infinite)."""
-    s = service_ms[1 : batch + 1]
-    stats = (np.array([s[-1]]), np.array([s.max()]), np.array([np.max(s / np.arange(1, batch + 1))]), np.array([float(batch)]))
-    capacity = replicas * batch * 1000.0 / s[-1]
-    low, width = 0.0, 1.0
-    for _ in range(2):
-        fractions = low + width * np.arange(1, 101) / 100.0
-        latency = latency_grid_ms(capacity * fractions, *stats, replicas, quantile)[:, 0, replicas - 1]
-        failing = np.flatnonzero(~(latency <= budget_ms))
-        first = failing[0] if failing.size else 100
-        low = low + width * first / 100.0
-        width /= 100.0
-    return float(capacity * low)
 
 
 POLICY = Policy("themis", offline=False, initial_state=initial_state, decide=decide, runtime_rules=runtime_rules)

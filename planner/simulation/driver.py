@@ -165,6 +165,9 @@ class SimulationState:
             util = (busy_core_s - self._last_busy_core_s[s]) / d_ready if d_ready > 0 else float("nan")
             self._last_busy_core_s[s], self._last_ready_core_s[s] = busy_core_s, ready_core_s
             counts = sorted((self.tables.cores_options[j], int(n)) for j, n in enumerate(totals.replicas_by_cores[s]) if n > 0)
+            ready, booting = self._ready_and_booting(s)
+            stage = self._state.stages[s]
+            head, tail = int(stage["queue_head"]), int(stage["queue_tail"])
             views.append(
                 StageView(
                     groups=tuple(Group(n, cores) for cores, n in counts),
@@ -172,12 +175,29 @@ class SimulationState:
                     ready_replicas=int(totals.ready_replicas[s]),
                     queue_len=int(totals.queue_len[s]),
                     utilisation=float(util),
+                    ready_groups=tuple(Group(n, c) for c, n in sorted(ready.items())),
+                    booting=tuple(sorted(booting)),
+                    oldest_wait_s=now_s - float(self._state.arrivals_s[self._state.queues[s, head]]) if tail > head else 0.0,
                 )
             )
         arrived = int(self._state.counters[0]["next_arrival"])
         obs = Observation(now_s, now_s - self._last_decision_s, arrived - self._last_arrivals, tuple(views))
         self._last_decision_s, self._last_arrivals = now_s, arrived
         return obs
+
+    def _ready_and_booting(self, s: int) -> tuple[dict[int, int], list[tuple[float, int]]]:
+        """Stage s's live replicas that serve, by their (target) cores, and those booting as
+        (ready at, cores)."""
+        records = self._state.replicas[self._state.live[s, : self._state.stages[s]["live"]]]
+        ready: dict[int, int] = {}
+        booting: list[tuple[float, int]] = []
+        for cores_idx, phase, ready_at_s in zip(records["target_cores_idx"].tolist(), records["phase"].tolist(), records["ready_at_s"].tolist()):
+            cores = self.tables.cores_options[cores_idx]
+            if phase == Phase.BOOTING:
+                booting.append((ready_at_s, cores))
+            else:
+                ready[cores] = ready.get(cores, 0) + 1
+        return ready, booting
 
     def apply(self, now_s: float, targets: Sequence[StageAllocation | None], *, opening: bool) -> list[bool]:
         """Turn target allocations into replica actions at now_s (the opening decision's

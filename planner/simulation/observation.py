@@ -24,6 +24,13 @@ class StageView:
     queue_len: int
     utilisation: float
     """Busy core-seconds / ready core-seconds since the previous decision (NaN if none ready)."""
+    ready_groups: tuple[Group, ...] = ()
+    """The ready replicas by the cores they have once any pending resize lands (a resize
+    lands `resize_s` after it was asked for: capacity already under way)."""
+    booting: tuple[tuple[float, int], ...] = ()
+    """(time it will serve, cores) of every replica still booting, soonest first."""
+    oldest_wait_s: float = 0.0
+    """How long the request at the head of the queue has been in the system (0: no queue)."""
 
 
 @dataclass(frozen=True)

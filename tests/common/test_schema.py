@@ -39,7 +39,12 @@ def test_a_plan_from_a_newer_themis_is_refused_and_a_version_1_plan_is_converted
     }
     (tmp_path / "v1.json").write_text(json.dumps(v1))
     schedule = load_schedule(tmp_path / "v1.json")
-    assert schedule.surge_steps == (0,) and schedule.surge_rules[0][0].levels[0].cores == 2
+    assert schedule.surge_steps == (0,)
+    # version 1 kept load levels: each becomes a service table that takes the level's
+    # load as the full capacity of its replicas (2 replicas x batch 4 carry 9.5 rps at 2 cores)
+    (rule,) = schedule.surge_rules
+    assert rule.cores == (2,) and rule.batches == (4,) and rule.budget_ms == 300.0
+    assert 2 * 4 * 1000.0 / rule.service_ms[0][3] == pytest.approx(9.5)
 
 
 def test_a_trace_from_a_newer_themis_is_refused(tmp_path, llm_trace_path) -> None:

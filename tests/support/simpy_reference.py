@@ -14,9 +14,12 @@ compiled simulator, so agreement request by request means both implement the sam
   ones those already at a wanted size, then busy before idle, then the oldest), gives
   the serving ones the largest sizes and the booting ones the next (resizing only those
   not already at a size of their tier), and boots the smallest sizes as new replicas;
-- controllers decide from their first time until the cost horizon;
+- controllers decide from their first time until the cost horizon, before any other event
+  at the same time;
 - core-seconds are integrated over [warmup, horizon] and scale actions counted from the
-  warm-up on; utilisation is busy / ready core-seconds.
+  warm-up on; utilisation is busy / ready core-seconds; a controller also sees the ready
+  replicas by their (target) cores, the booting ones with the time they will serve, and the
+  age of the request at the head of each queue.
 """
 
 from __future__ import annotations
@@ -254,13 +257,21 @@ class ReferenceModel:
             counts = {}
             for r in self.replicas[s]:
                 counts[r.target_cores] = counts.get(r.target_cores, 0) + 1
+            ready_counts = {}
+            for r in self.replicas[s]:
+                if not r.booting:
+                    ready_counts[r.target_cores] = ready_counts.get(r.target_cores, 0) + 1
+            queue = self.queues[s]
             views.append(
                 StageView(
                     groups=tuple(Group(n, c) for c, n in sorted(counts.items())),
                     batch=self.batch[s],
                     ready_replicas=sum(1 for r in self.replicas[s] if not r.booting),
-                    queue_len=len(self.queues[s]),
+                    queue_len=len(queue),
                     utilisation=util,
+                    ready_groups=tuple(Group(n, c) for c, n in sorted(ready_counts.items())),
+                    booting=tuple(sorted((r.ready_at_s, r.target_cores) for r in self.replicas[s] if r.booting)),
+                    oldest_wait_s=now - float(self.arrivals[queue[0]]) if queue else 0.0,
                 )
             )
         self.last_obs = (now, self.arrived, busy_now, ready_now)
@@ -270,7 +281,12 @@ class ReferenceModel:
         t = self.controller.first_time_s()
         opening = True
         while math.isfinite(t) and (t <= self.horizon_s or opening):
-            yield self.env.timeout(t - self.env.now)
+            # a decision at t comes before every other event at t (a replica that becomes
+            # ready at t is still booting when the controller looks): URGENT priority
+            wake = self.env.event()
+            wake._ok, wake._value = True, None
+            self.env.schedule(wake, simpy.events.URGENT, t - self.env.now)
+            yield wake
             targets, t_next = self.controller.decide(self.observe())
             for s, target in enumerate(targets):
                 if target is not None and self.apply(s, target, opening) and not opening and t >= self.config.warmup_s:

@@ -7,8 +7,10 @@ surge rules also reacts between its steps (`surge`), any other plan is replayed 
 
 from __future__ import annotations
 
+import bisect
 import math
 
+from themis.planner.model.config import DEFAULT_SURGE_CHECK_S
 from themis.planner.model.serving import Schedule, StageAllocation
 from themis.planner.simulation.observation import Controller, Observation
 
@@ -35,14 +37,17 @@ class ScheduleController:
         return self.starts_s[0]
 
     def step_index(self, now_s: float) -> int:
-        """Index of the step in force at now_s."""
-        i = 0
-        while i + 1 < len(self.starts_s) and self.starts_s[i + 1] <= now_s:
-            i += 1
-        return i
+        """Index of the step in force at now_s (the first step before it starts)."""
+        return max(0, bisect.bisect_right(self.starts_s, now_s) - 1)
 
     def next_start_s(self, now_s: float) -> float:
-        return next((t for t in self.starts_s if t > now_s), math.inf)
+        i = bisect.bisect_right(self.starts_s, now_s)
+        return self.starts_s[i] if i < len(self.starts_s) else math.inf
+
+    def is_start(self, now_s: float) -> bool:
+        """Does a planned step start at now_s?"""
+        i = bisect.bisect_left(self.starts_s, now_s)
+        return i < len(self.starts_s) and self.starts_s[i] == now_s
 
     def decide(self, obs: Observation) -> tuple[list[StageAllocation | None], float]:
         step = self.schedule.steps[self.step_index(obs.now_s)]
@@ -55,7 +60,7 @@ def schedule_resources(schedule: Schedule) -> tuple[set[int], int]:
     return cores, batch
 
 
-def controller_for(plan: Schedule | Controller, *, surge_check_s: float = 1.0) -> Controller:
+def controller_for(plan: Schedule | Controller, *, surge_check_s: float = DEFAULT_SURGE_CHECK_S) -> Controller:
     """The runtime controller of a plan: with surge rules it also absorbs surges between its
     steps (`SurgeController`, checking every `surge_check_s`); otherwise it is replayed. A
     controller passes through."""
@@ -63,6 +68,6 @@ def controller_for(plan: Schedule | Controller, *, surge_check_s: float = 1.0) -
 
     if not isinstance(plan, Schedule):
         return plan
-    if any(plan.surge_rules):
+    if plan.surge_rules:
         return SurgeController(plan, check_s=surge_check_s)
     return ScheduleController(plan)

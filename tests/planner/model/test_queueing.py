@@ -49,18 +49,36 @@ def _service(model: str, cores: int) -> np.ndarray:
     load_fraction=st.floats(0.0, 1.2),
 )
 @settings(max_examples=60, deadline=None)
-def test_grid_equals_scalar_and_rises_with_load(model: str, batch: int, replicas: int, load_fraction: float) -> None:
+def test_grid_equals_scalar(model: str, batch: int, replicas: int, load_fraction: float) -> None:
     s = _service(model, 1)
     capacity = replicas * batch * 1000.0 / s[batch]
     loads = np.array([load_fraction, load_fraction * 1.1 + 1e-6]) * capacity
-    grid = latency_grid_ms(
-        loads, np.array([s[batch]]), np.array([s[1 : batch + 1].max()]),
-        np.array([np.max(s[1 : batch + 1] / np.arange(1, batch + 1))]), np.array([float(batch)]), replicas, Q,
-    )[:, 0, replicas - 1]
+    grid = latency_grid_ms(loads, s[None, :], np.array([batch]), replicas, Q)[:, 0, replicas - 1]
     scalar = [estimate_latency_ms([(replicas, s)], batch, x, Q) for x in loads]
     assert grid[0] == pytest.approx(scalar[0]) and grid[1] == pytest.approx(scalar[1])
-    assert grid[1] >= grid[0]  # latency never falls as load rises
-    assert grid[0] >= s[1 : batch + 1].max() - 1e-9  # never below one batch's service
+    # never below a request served alone (the estimate models the batch a request joins:
+    # at light load that is a batch of one, not the slowest batch the cap allows)
+    assert grid[0] >= s[1] - 1e-9
+
+
+@given(
+    cores=st.sampled_from([1, 2, 4, 8, 16]),
+    batch=st.sampled_from([1, 2, 4, 8, 16]),
+    replicas=st.integers(1, 24),
+    load_fraction=st.floats(0.0, 1.2),
+)
+@settings(max_examples=80, deadline=None)
+def test_latency_never_falls_as_load_rises(cores: int, batch: int, replicas: int, load_fraction: float) -> None:
+    """On the standard setting's Amdahl law. (A measured golden table can serve 3 items
+    slower per item than 4, and the queue's drain rate follows the table, so there the
+    estimate is monotone only between such kinks; the Amdahl law has none.)"""
+    from support.standard_setting import service_row_ms
+
+    s = service_row_ms(cores)
+    capacity = replicas * batch * 1000.0 / s[batch]
+    loads = np.array([load_fraction, load_fraction * 1.1 + 1e-6]) * capacity
+    grid = latency_grid_ms(loads, s[None, :], np.array([batch]), replicas, Q)[:, 0, replicas - 1]
+    assert grid[1] >= grid[0]
 
 
 def _boundary_load(s: np.ndarray, replicas: int, batch: int, slo_ms: float) -> float:
@@ -117,11 +135,13 @@ def test_planned_allocation_holds_on_the_real_llm_trace(scale: float, slo_ms: fl
     assert np.mean(latency > slo_ms) < 1 - Q
 
 
-@pytest.mark.parametrize(("policy", "scale"), [("static", 2.0), ("static", 0.5), ("oracle", 2.0), ("oracle", 4.0)])
+@pytest.mark.parametrize(("policy", "scale"), [("static", 2.0), ("static", 0.5), ("static", 4.0)])
 def test_plans_hold_in_the_product_simulator(policy: str, scale: float) -> None:
     """The same claim through `themis.planner.simulation` (the simulator engineer's, replaying
     the plan with cold starts and resizes): the plans the estimate calls safe at every
-    real interval peak keep violations under 1 %."""
+    real interval peak keep violations under 1 %. (The oracle no longer sizes by the
+    estimate but by replaying each interval; `tests/planner/policies/test_oracle.py` checks
+    it in the simulator.)"""
     from themis.planner.model.config import SimConfig
     from themis.planner.simulation.driver import simulate
 
@@ -132,3 +152,23 @@ def test_plans_hold_in_the_product_simulator(policy: str, scale: float) -> None:
     assert result.schedule.estimated_violation_intervals == 0
     sim = simulate(trace.request_arrivals(seed=5), result.schedule, {"resnet18": model}, SimConfig(slo_ms=400.0, seed=5))
     assert sim.violation_rate < 1 - Q
+
+
+def test_the_estimate_is_calibrated_on_the_standard_profile() -> None:
+    """Neither optimistic nor pessimistic: over the standard setting's replica sizes,
+    batches and replica counts at half and 85 % of capacity, the estimated p99 is never
+    more than 10 % below the simulated one and 1.0-1.3x of it at the median (the form that
+    took every batch at its slowest and batches as Poisson customers was 3.4x)."""
+    from support.standard_setting import service_row_ms
+
+    ratios = []
+    for cores in (1, 4):
+        for batch in (1, 4, 8):
+            for replicas in (2, 8):
+                for load in (0.5, 0.85):
+                    s = service_row_ms(cores)
+                    rate = load * replicas * batch * 1000.0 / s[batch]
+                    simulated = np.percentile(simulate_stage(poisson_arrivals(rate, 20_000, seed=11), [(replicas, s)], batch)[2000:], 99)
+                    ratios.append(estimate_latency_ms([(replicas, s)], batch, rate, Q) / simulated)
+    assert min(ratios) >= 0.9
+    assert 1.0 <= float(np.median(ratios)) <= 1.3

@@ -4,14 +4,16 @@ constant inside the minute) with the golden resnet18 profile."""
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support.plan_support import golden_model
 
-from themis.planner.model.config import PlanConfig
+from themis.planner.model.config import PlanConfig, SimConfig
 from themis.planner.model.serving import Stage
 from themis.planner.optimise.plan import POLICIES, plan
 from themis.planner.optimise.space import StageSpace
+from themis.planner.simulation.controllers.schedule import ScheduleController
+from themis.planner.simulation.driver import simulate
 from themis.planner.traffic.trace import Trace
 
 MODEL = golden_model("resnet18")
@@ -47,14 +49,33 @@ def test_every_step_keeps_its_own_estimate(rates_rps: list[int], cold_start_s: f
                 assert capacity >= step.forecast_rps
 
 
+def interval_violation_rates(schedule, trace: Trace) -> list[float]:
+    """The plan replayed as planned in the product simulator: per interval, the share of
+    its requests over the SLO."""
+    arrivals = trace.request_arrivals(0)
+    result = simulate(arrivals, ScheduleController(schedule), [MODEL], SimConfig(slo_ms=schedule.slo_ms, cold_start_s=schedule.cold_start_s))
+    minute = (arrivals // 60.0).astype(int)
+    return [float(np.mean(result.latencies_ms[minute == i] > schedule.slo_ms)) for i in np.unique(minute)]
+
+
 @given(rates_rps=rates, cold_start_s=cold)
+@example(rates_rps=[18, 42], cold_start_s=30.0)  # the replicas booted for the second minute serve the first
+@example(rates_rps=[0, 0, 0, 41, 43], cold_start_s=150.0)  # booting once beats growing for two minutes
+@example(rates_rps=[35, 45, 20, 26, 17, 25], cold_start_s=0.0)  # a minute at capacity hands on its queue
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_oracle_has_no_violations_and_is_the_cheapest_without_violations(rates_rps: list[int], cold_start_s: float) -> None:
-    results = {p: plan(trace_of(rates_rps), STAGES, config(cold_start_s), p) for p in POLICIES}
+def test_oracle_holds_in_simulation_and_is_the_cheapest_plan_that_does(rates_rps: list[int], cold_start_s: float) -> None:
+    """Every interval of the oracle's plan keeps p99 within the SLO when the simulator
+    replays it with cold starts and resizes: 1 % of an interval's requests may exceed the
+    SLO, plus those of the first second (a resize asked for at the interval's start lands
+    a resize delay later) and one for the queue a transition carries over. No plan that
+    holds in every interval costs less."""
+    trace = trace_of(rates_rps)
+    results = {p: plan(trace, STAGES, config(cold_start_s), p) for p in POLICIES}
     oracle = results["oracle"].schedule
-    assert oracle.estimated_violation_intervals == 0
+    allowed = [0.01 + (r + 1) / max(1, 60 * r) for r in rates_rps]
+    assert all(rate <= limit for rate, limit in zip(interval_violation_rates(oracle, trace), allowed))
     for policy, result in results.items():
-        if result.schedule.estimated_violation_intervals == 0:
+        if max(interval_violation_rates(result.schedule, trace), default=0.0) <= 0.01:
             assert oracle.core_seconds() <= result.schedule.core_seconds() + 1e-9, policy
 
 

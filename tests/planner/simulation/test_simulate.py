@@ -11,11 +11,10 @@ from support.simpy_reference import simulate_reference
 
 from themis.planner.errors import PlanInputError
 from themis.planner.model.config import SimConfig
-from themis.planner.model.serving import Group, Schedule, Stage, StageAllocation, Step, SurgeLevel, SurgeRule
+from themis.planner.model.serving import Group, Schedule, Stage, StageAllocation, Step
 from themis.planner.simulation.controllers.hpa import HpaConfig, HpaController
 from themis.planner.simulation.controllers.hpa_behavior import HpaBehavior, ScalingPolicy, ScalingRules
 from themis.planner.simulation.controllers.schedule import ScheduleController
-from themis.planner.simulation.controllers.surge import SurgeController
 from themis.planner.simulation.driver import simulate_tables
 from themis.planner.simulation.tables import QUANTILE_KNOTS, ServiceTables
 
@@ -196,56 +195,6 @@ def test_hpa_closed_loop_agrees_with_simpy(seed, n_stages, with_behavior):
     ours = assert_same(arrivals, controller, tables, config, horizon_s)
     assert len(ours.timeline) >= n_stages
 
-
-def test_surge_controller_agrees_with_simpy_and_resizes_on_a_surge():
-    rng = np.random.default_rng(3)
-    tables = random_tables(rng, 1, 4, False)
-    capacity = {c: 2 * 4 * 1000.0 / tables.service_ms[0, 4, CORES.index(c)] for c in CORES}
-    rate_per_step = [0.3 * capacity[1], 1.5 * capacity[1]]  # the second half surges past 1 core
-    arrivals = np.sort(np.concatenate([rng.uniform(i * 30.0, (i + 1) * 30.0, int(r * 30)) for i, r in enumerate(rate_per_step)]))
-    rules = ((SurgeRule(2, 4, tuple(SurgeLevel(capacity[c], c) for c in CORES)),),)
-    schedule = make_schedule([(0.0, 60.0, [([(2, 1)], 4)])], surge_rules=rules)
-    config = SimConfig(cold_start_s=30.0, resize_s=1.0, slo_ms=500.0)
-    ours = assert_same(arrivals, lambda: SurgeController(schedule, check_s=5.0), tables, config, 60.0)
-    plain = simulate_tables(arrivals, ScheduleController(schedule), tables, config)
-    assert ours.scale_actions >= 1
-    assert ours.violations < plain.violations
-
-
-
-def steady_surge_case(rate_fn, horizon_s=300.0, seed=11):
-    """One stage, 2 replicas x 1 core at batch 4 planned in 60 s steps; the surge rule's
-    levels are the raw capacities; Poisson arrivals at rate_fn(t) (per 0.1 s slice)."""
-    rng = np.random.default_rng(seed)
-    tables = random_tables(rng, 1, 4, False)
-    capacity = {c: 2 * 4 * 1000.0 / tables.service_ms[0, 4, CORES.index(c)] for c in CORES}
-    slices = np.arange(0.0, horizon_s, 0.1)
-    arrivals = np.sort(np.concatenate([rng.uniform(t, t + 0.1, rng.poisson(rate_fn(t, capacity) * 0.1)) for t in slices]))
-    rules = ((SurgeRule(2, 4, tuple(SurgeLevel(capacity[c], c) for c in CORES)),),)
-    steps = [(t, t + 60.0, [([(2, 1)], 4)]) for t in np.arange(0.0, horizon_s, 60.0)]
-    schedule = make_schedule(steps, surge_rules=rules)
-    return arrivals, tables, schedule, SimConfig(cold_start_s=30.0, resize_s=1.0, slo_ms=500.0)
-
-
-def test_surge_controller_does_not_flap_on_noise_below_what_the_replicas_carry():
-    # 97 % of what 1 core carries: a 5 s window is above it now and then by chance alone
-    arrivals, tables, schedule, config = steady_surge_case(lambda t, cap: 0.97 * cap[1])
-    steady = assert_same(arrivals, lambda: SurgeController(schedule), tables, config, 300.0)
-    assert steady.scale_actions == 0
-    # the rule without a noise margin (one 5 s window, margin 0) resizes and is reset every step
-    naive = simulate_tables(arrivals, SurgeController(schedule, check_s=5.0, windows_s=(5.0,), margin_sd=0.0), tables, config)
-    assert naive.scale_actions >= 4
-
-
-def test_surge_controller_resizes_within_seconds_of_a_burst_and_keeps_it_to_the_step():
-    # at t = 90 s the load jumps to 1.6x what 1 core carries, for 10 s
-    arrivals, tables, schedule, config = steady_surge_case(lambda t, cap: (1.6 if 90.0 <= t < 100.0 else 0.5) * cap[1])
-    ours = assert_same(arrivals, lambda: SurgeController(schedule), tables, config, 300.0)
-    resizes = [row["t_s"] for row in ours.timeline[1:]]
-    assert resizes[0] in (91.0, 92.0)  # seen over the 1 s window; lands resize_s later
-    assert resizes[1:] == [120.0]  # no shrink between steps: the next planned step releases it
-    plain = simulate_tables(arrivals, ScheduleController(schedule), tables, config)
-    assert ours.violations < plain.violations
 
 def test_sampled_service_follows_the_measured_percentiles():
     # one idle replica, requests far apart: every latency is one batch-of-1 service time
