@@ -9,10 +9,10 @@
    core's capacity at half time): an in-place resize 1 -> 2 cores, and a second replica
    booting; the measured resize delay and cold start, and the violations in the step after
    the transition, real against simulated (target +-25 %).
-   A third plan holds one 1-core replica and carries a surge rule (each core count carries
-   80 % of its profiled capacity at batch 4): the `themis` surge controller, run against
-   the real queue, resizes the replica in place when the load steps up; when it acted,
-   real against simulated, and the violations after the step.
+   A third plan holds one 1-core replica and carries the surge rule the `themis` policy
+   writes (the profile's service times for 1 and 2 cores, the SLO as the budget, at most 2
+   replicas): the surge controller, run against the real queue, grows the stage when the
+   load steps up; when it acted, real against simulated, and the violations after the step.
 3. The replayer alone: the highest open-loop rate it holds on one core against a plain
    aiohttp server on the other, with the sender's lag p99 (target 2,000 req/s, lag p99 < 2 ms).
 
@@ -51,7 +51,7 @@ from themis.planner.replay.replayer import ReplayConfig, Replayer, run_event_loo
 from themis.planner.replay.request_log import RequestLog  # noqa: E402
 from themis.planner.replay.summary import summarize  # noqa: E402
 from themis.planner.replay.templates import protocol_template  # noqa: E402
-from themis.planner.model.serving import Group, Schedule, Stage, StageAllocation, Step, SurgeLevel, SurgeRule  # noqa: E402
+from themis.planner.model.serving import Group, Schedule, Stage, StageAllocation, Step, SurgeRule  # noqa: E402
 from themis.profiler.devices import available_cpus  # noqa: E402
 
 PLAIN_SERVER = HERE.parent / "tests" / "planner" / "replay" / "plain_server.py"
@@ -84,7 +84,7 @@ def poisson(rates_rps: list[tuple[float, float]], seed: int) -> np.ndarray:
 
 
 def plan(model: str, steps: list[tuple[float, float, list[tuple[int, int]], int]], slo_ms: float, cold_start_s: float,
-         surge_rules: tuple[tuple[SurgeRule, ...], ...] = ()) -> Schedule:
+         surge_rules: tuple[SurgeRule, ...] = ()) -> Schedule:
     return Schedule(
         "themis" if surge_rules else "static", slo_ms, 99.0, steps[0][1] - steps[0][0], None, cold_start_s, 1.0, (Stage(model, model),),
         [Step(t0, t1, 0.0, (StageAllocation(tuple(Group(r, c) for r, c in groups), batch),)) for t0, t1, groups, batch in steps],
@@ -170,8 +170,10 @@ def surge_rows(model: str, profile_path: Path, seconds: float) -> list[list[obje
     latency = serving_models(stages_from_profiles([profile_path], pipeline=[model]), probe)
     capacity_rps = {c: batch * 1000.0 / latency[0].predict_ms(batch, c) for c in (1, 2)}
     slo_ms = 2.0 * latency[0].predict_ms(batch, 1)
-    rule = SurgeRule(1, batch, tuple(SurgeLevel(0.8 * capacity_rps[c], c) for c in (1, 2)))
-    schedule = plan(model, [(0.0, seconds, [(1, 1)], batch)], slo_ms, 30.0, surge_rules=((rule,),))
+    table = latency[0].service_table_ms(batch, (1, 2))
+    rule = SurgeRule(budget_ms=slo_ms, cores=(1, 2), batches=(1, 2, 4), max_replicas=2,
+                     service_ms=tuple(tuple(float(x) for x in table[1:, j]) for j in range(2)))
+    schedule = plan(model, [(0.0, seconds, [(1, 1)], batch)], slo_ms, 30.0, surge_rules=(rule,))
     arrivals = poisson([(half, 0.5 * capacity_rps[1]), (half, 1.3 * capacity_rps[1])], seed=11)
     cpus = (1, 2) if len(available_cpus()) >= 3 else (0, 1)
     _, comparison = run(model, schedule, arrivals, latency, cpus)

@@ -20,8 +20,10 @@
   replica is gone.
 - `observe(now_s)` is what the plan's controller sees (the simulator's `Observation`):
   requests the front end received since the previous decision, and per stage the replicas
-  asked for (by the cores they have or are being resized to), the ready ones, the queue,
-  and the utilisation (busy core-seconds / ready core-seconds since the previous decision).
+  asked for and the ready ones (by the cores they have or are being resized to), those
+  booting (with when they should serve: asked for plus the median cold start measured so
+  far, the opening replicas' at first), the queue and the age of its head, and the
+  utilisation (busy core-seconds / ready core-seconds since the previous decision).
 
 The server's clock is the replay's `TraceClock`, so its records line up with the requests'.
 """
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import statistics
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -153,6 +156,8 @@ class _Pending:
     """A request waiting in a stage's queue, answered through its future."""
 
     future: asyncio.Future[list[int]]
+    arrived_s: float
+    """When the front end received it (trace time)."""
 
 
 @dataclass
@@ -236,7 +241,7 @@ class ReferenceServer:
         if shape != [1, *first.input_shape]:
             expected = [1, *first.input_shape]
             return web.json_response({"error": f"input shape {shape}; this server takes one item, {expected}"}, status=400)
-        pending = _Pending(asyncio.get_running_loop().create_future())
+        pending = _Pending(asyncio.get_running_loop().create_future(), self.clock.now_s())
         self.arrived += 1
         self.stages[0].queue.append(pending)
         self._dispatch(0)
@@ -269,12 +274,17 @@ class ReferenceServer:
     def observe(self, now_s: float) -> Observation:
         """What the plan's controller sees at `now_s`; its window starts at the previous observation."""
         views = []
+        clock_s = self.clock.now_s()
+        cold_starts_s = [r.cold_start_s for r in self.replicas if r.cold_start_s is not None]
+        cold_start_s = statistics.median(cold_starts_s) if cold_starts_s else 0.0
         for stage in self.stages:
-            stage.account(self.clock.now_s())
+            stage.account(clock_s)
             busy_core_s, ready_core_s = stage.busy_core_s - stage.seen_busy_core_s, stage.ready_core_s - stage.seen_ready_core_s
             stage.seen_busy_core_s, stage.seen_ready_core_s = stage.busy_core_s, stage.ready_core_s
             live = [r for r in stage.replicas if r.live]
             counts = Counter(r.target_cores for r in live)
+            ready = Counter(r.target_cores for r in live if r.state in (IDLE, BUSY))
+            booting = sorted((r.requested_s + cold_start_s, r.target_cores) for r in live if r.state == BOOTING)
             views.append(
                 StageView(
                     groups=tuple(Group(n, cores) for cores, n in sorted(counts.items())),
@@ -282,6 +292,9 @@ class ReferenceServer:
                     ready_replicas=sum(r.state in (IDLE, BUSY) for r in live),
                     queue_len=len(stage.queue),
                     utilisation=busy_core_s / ready_core_s if ready_core_s > 0 else float("nan"),
+                    ready_groups=tuple(Group(n, cores) for cores, n in sorted(ready.items())),
+                    booting=tuple(booting),
+                    oldest_wait_s=max(0.0, clock_s - stage.queue[0].arrived_s) if stage.queue else 0.0,
                 )
             )
         observation = Observation(now_s, now_s - self._observed_s, self.arrived - self._observed_arrivals, tuple(views))
