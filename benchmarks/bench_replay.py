@@ -9,15 +9,21 @@
    core's capacity at half time): an in-place resize 1 -> 2 cores, and a second replica
    booting; the measured resize delay and cold start, and the violations in the step after
    the transition, real against simulated (target +-25 %).
+   A third plan holds one 1-core replica and carries the surge rule the `themis` policy
+   writes (the profile's service times for 1 and 2 cores, the SLO as the budget, at most 2
+   replicas): the surge controller, run against the real queue, grows the stage when the
+   load steps up; when it acted, real against simulated, and the violations after the step.
 3. The replayer alone: the highest open-loop rate it holds on one core against a plain
    aiohttp server on the other, with the sender's lag p99 (target 2,000 req/s, lag p99 < 2 ms).
 
-Profiles are measured first with `themis profile` (cores 1 and 2, batches 1-8). One core
+Profiles are measured first with `themis profile` (the profiler of issue 11: interleaved
+windows, pooled processes; cores 1 and 2, batches 1-8 by default, pinned cores). One core
 serves (CPU 1), the other runs the front end and the replayer (CPU 0), except where a plan
 needs two (CPUs 0 and 1 on a 2-CPU machine, 1 and 2 where there are more). Every row
 carries the 1-minute load average at its end.
 
-    python benchmarks/bench_replay.py [--seconds 20] [--models resnet18,mobilenet_v2] [--loads 0.5,0.8,0.95] [--skip-rate]
+    python benchmarks/bench_replay.py [--seconds 20] [--models resnet18,mobilenet_v2] [--loads 0.5,0.8,0.95]
+        [--batch-caps 1,4,8] [--profile-batches 1,2,3,4,5,6,7,8] [--skip-rate]
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from themis.planner.replay.replayer import ReplayConfig, Replayer, run_event_loo
 from themis.planner.replay.request_log import RequestLog  # noqa: E402
 from themis.planner.replay.summary import summarize  # noqa: E402
 from themis.planner.replay.templates import protocol_template  # noqa: E402
-from themis.planner.model.serving import Group, Schedule, Stage, StageAllocation, Step  # noqa: E402
+from themis.planner.model.serving import Group, Schedule, Stage, StageAllocation, Step, SurgeRule  # noqa: E402
 from themis.profiler.devices import available_cpus  # noqa: E402
 
 PLAIN_SERVER = HERE.parent / "tests" / "planner" / "replay" / "plain_server.py"
@@ -57,10 +63,10 @@ def load() -> str:
     return f"{os.getloadavg()[0]:.1f}"
 
 
-def profile(model: str, directory: Path) -> Path:
+def profile(model: str, directory: Path, batches: str) -> Path:
     out = directory / f"{model}.parquet"
     command = [sys.executable, "-c", "from themis.cli.app import main; main()", "profile", model, "--cores", "1,2",
-               "--batch-sizes", BATCHES, "--budget-s", "1", "--out", str(out)]
+               "--batch-sizes", batches, "--budget-s", "1", "--out", str(out)]
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     print(f"profiled {model} in {time.perf_counter() - started:.0f} s (load {load()})", flush=True)
@@ -77,10 +83,12 @@ def poisson(rates_rps: list[tuple[float, float]], seed: int) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def plan(model: str, steps: list[tuple[float, float, list[tuple[int, int]], int]], slo_ms: float, cold_start_s: float) -> Schedule:
+def plan(model: str, steps: list[tuple[float, float, list[tuple[int, int]], int]], slo_ms: float, cold_start_s: float,
+         surge_rules: tuple[SurgeRule, ...] = ()) -> Schedule:
     return Schedule(
-        "static", slo_ms, 99.0, steps[0][1] - steps[0][0], None, cold_start_s, 1.0, (Stage(model, model),),
+        "themis" if surge_rules else "static", slo_ms, 99.0, steps[0][1] - steps[0][0], None, cold_start_s, 1.0, (Stage(model, model),),
         [Step(t0, t1, 0.0, (StageAllocation(tuple(Group(r, c) for r, c in groups), batch),)) for t0, t1, groups, batch in steps],
+        surge_rules=surge_rules,
     )
 
 
@@ -95,9 +103,9 @@ def ratio(a: float | None, b: float | None) -> str:
     return "n/a" if not a or not b else f"{a / b:.2f}"
 
 
-def one_replica_rows(model: str, profile_path: Path, seconds: float, loads: list[float]) -> list[list[object]]:
+def one_replica_rows(model: str, profile_path: Path, seconds: float, loads: list[float], caps: list[int]) -> list[list[object]]:
     rows = []
-    for batch in BATCH_CAPS:
+    for batch in caps:
         empty = plan(model, [(0.0, seconds, [(1, 1)], batch)], 1.0, 30.0)
         latency = serving_models(stages_from_profiles([profile_path], pipeline=[model]), empty)
         p50_ms = latency[0].predict_ms(batch, 1)
@@ -154,6 +162,36 @@ def two_step_rows(model: str, profile_path: Path, seconds: float) -> list[list[o
     return rows
 
 
+def surge_rows(model: str, profile_path: Path, seconds: float) -> list[list[object]]:
+    """One 1-core replica at batch 4 with a surge rule, the load stepping from 50 % to 130 % of
+    one core's capacity at half time: when the surge controller resized the replica, real and simulated."""
+    batch, half = 4, seconds / 2
+    probe = plan(model, [(0.0, seconds, [(1, 1)], batch)], 1.0, 30.0)
+    latency = serving_models(stages_from_profiles([profile_path], pipeline=[model]), probe)
+    capacity_rps = {c: batch * 1000.0 / latency[0].predict_ms(batch, c) for c in (1, 2)}
+    slo_ms = 2.0 * latency[0].predict_ms(batch, 1)
+    table = latency[0].service_table_ms(batch, (1, 2))
+    rule = SurgeRule(budget_ms=slo_ms, cores=(1, 2), batches=(1, 2, 4), max_replicas=2,
+                     service_ms=tuple(tuple(float(x) for x in table[1:, j]) for j in range(2)))
+    schedule = plan(model, [(0.0, seconds, [(1, 1)], batch)], slo_ms, 30.0, surge_rules=(rule,))
+    arrivals = poisson([(half, 0.5 * capacity_rps[1]), (half, 1.3 * capacity_rps[1])], seed=11)
+    cpus = (1, 2) if len(available_cpus()) >= 3 else (0, 1)
+    _, comparison = run(model, schedule, arrivals, latency, cpus)
+
+    def first_surge_s(run_name: str) -> str:
+        acted = [a.t_s for a in comparison.actions if a.run == run_name and a.t_s > 0]
+        return f"{acted[0]:.2f}" if acted else "none"
+
+    after = [s for s in comparison.seconds if s.t_s >= half]
+    real_after, sim_after = sum(s.real_violations for s in after), sum(s.simulated_violations for s in after)
+    resize = comparison.measured_resize_s
+    row = [model, f"{0.5 * capacity_rps[1]:.1f} -> {1.3 * capacity_rps[1]:.1f}", f"{half:g}", f"{slo_ms:.0f}",
+           first_surge_s("real"), first_surge_s("simulated"), f"{resize:.3f} s" if resize is not None else "n/a",
+           sum(s.requests for s in after), real_after, sim_after, ratio(sim_after, real_after), load()]
+    print(row, flush=True)
+    return [row]
+
+
 def replayer_rows(rates: list[int], seconds: float) -> list[list[object]]:
     """The replayer pinned to CPU 0, a plain aiohttp server (uvloop) pinned to CPU 1."""
     before = os.sched_getaffinity(0)
@@ -186,6 +224,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="traffic per one-replica run (two-step runs: twice this)")
     parser.add_argument("--models", default="resnet18,mobilenet_v2")
     parser.add_argument("--loads", default="0.5,0.8,0.95")
+    parser.add_argument("--batch-caps", default=",".join(map(str, BATCH_CAPS)))
+    parser.add_argument("--profile-batches", default=BATCHES, help="batch sizes profiled (the caps' partial batches use the fit)")
     parser.add_argument("--rates", default="500,1000,1500,2000,3000")
     parser.add_argument("--skip-rate", action="store_true")
     args, _ = parser.parse_known_args()  # benchmarks/run.py passes its own selection through
@@ -194,13 +234,16 @@ def main() -> None:
     started = time.perf_counter()
     models = args.models.split(",")
     with tempfile.TemporaryDirectory() as directory:
-        profiles = {m: profile(m, Path(directory)) for m in models}
-        one = [r for m in models for r in one_replica_rows(m, profiles[m], args.seconds, [float(x) for x in args.loads.split(",")])]
+        profiles = {m: profile(m, Path(directory), args.profile_batches) for m in models}
+        caps = [int(x) for x in args.batch_caps.split(",")]
+        one = [r for m in models for r in one_replica_rows(m, profiles[m], args.seconds, [float(x) for x in args.loads.split(",")], caps)]
         two = two_step_rows(models[0], profiles[models[0]], 2 * args.seconds)
+        surge = surge_rows(models[0], profiles[models[0]], 2 * args.seconds)
     rate_rows = [] if args.skip_rate else replayer_rows([int(r) for r in args.rates.split(",")], 5.0)
     body = "\n\n".join([
-        "**Preliminary**: profiles come from today's `themis profile` (batches timed in ascending order in one process, "
-        "few samples; issue 11 replaces it), so service-time errors in the profile show up below as simulator errors. "
+        f"Profiles measured by `themis profile` (issue 11's profiler: interleaved windows, 3 pooled processes, at least 100 calls "
+        f"and 1 s per cell, pinned cores; batches {args.profile_batches}, cores 1 and 2; on a shared machine "
+        f"most cells are flagged contended). Models {args.models}, batch caps {args.batch_caps}, loads {args.loads}. "
         f"{args.seconds:g} s of Poisson traffic per one-replica run; SLO = 2x the profile's p50 of the batch cap on 1 core; "
         "capacity = cap / p50 of a full batch. Replicas on CPU 1, front end and replayer on CPU 0. `sim` uses the profile's "
         "service times; `served times` simulates with the batch service times the replicas measured instead (what is left is "
@@ -214,13 +257,16 @@ def main() -> None:
             ["plan", "rate rps", "SLO ms", "CPUs", "delay", "measured", "plan's", "requests after", "real viol.", "sim viol. (plan delays)",
              "sim viol. (measured delays)", "sim (measured) / real", "sim viol. (measured delays, served times)", "sim (served) / real",
              "load"], two),
+        "### The themis surge controller against the real queue (batch 4, load steps up at half time)\n\n" + markdown_table(
+            ["model", "rate rps", "step at s", "SLO ms", "real surge at s", "sim surge at s", "measured resize", "requests after",
+             "real viol. after", "sim viol. after", "sim / real", "load"], surge),
     ])
     if rate_rows:
         body += "\n\n### The replayer's open-loop rate on one core\n\n" + markdown_table(
             ["offered rps", "requests", "achieved rps", "failed", "lag p50 ms", "lag p99 ms", "lag max ms", "latency p50 ms",
              "latency p99 ms", "wall s", "load"], rate_rows)
     print(body)
-    record("replay", "Replay: reference server against the simulator (preliminary)", body)
+    record("replay", "Replay: reference server against the simulator (shared 2-vCPU machine)", body)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ def replay(
     as_json: bool = output.JSON_OPTION,
     out: Path = typer.Option(Path("replay.parquet"), "--out", help="Per-request rows (.parquet or .csv), kept up to date during the run; .json: the result."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out instead of refusing."),
+    report_html: Path = typer.Option(None, "--report", help="Also write an HTML report (with --serve: real against simulated)."),
 ) -> None:
     """Send every request of a trace at its scheduled time and measure the latency from that time.
 
@@ -70,6 +71,9 @@ def replay(
         raise InputError(f"use one of {', '.join(SUFFIXES)}, not {out.suffix or '(no suffix)'}", option="--out", file=out)
     if out.exists() and not overwrite:
         raise InputError("exists; pass --overwrite to replace it, or another --out", option="--out", file=out)
+    if report_html is not None and report_html.suffix.lower() not in (".html", ".htm"):
+        suffix = report_html.suffix or "(no suffix)"
+        raise InputError(f"the report is HTML: name it .html, not {suffix}", option="--report", file=report_html)
     shape = parse_input_shape(input_shape) if input_shape else None
     config = ReplayConfig(timeout_s=parse_duration_s(timeout, "--timeout"))
     the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)
@@ -78,6 +82,7 @@ def replay(
         from themis.planner.gates.compare import serving_models
         from themis.planner.model.serving import load_schedule
         from themis.planner.optimise.pipeline import stages_from_profiles
+        from themis.profiler.table import read_profile
 
         if plan is None or not profile:
             raise InputError("--serve needs --plan (what to run) and --profile (what to compare with)", option="--serve")
@@ -85,7 +90,9 @@ def replay(
         models = serving_models(stages_from_profiles(profile, pipeline=[s.model for s in schedule.stages]), schedule)
         available = available_cpus()
         replica_cpus = targets.parse_cpu_ids(cpus) if cpus else targets.default_replica_cpus(available)
-        settings = targets.serve_settings(schedule, serve, input_shape=shape, dtype=dtype, cpus=replica_cpus, available=available)
+        cpu_limit = targets.profile_cpu_limit([read_profile(p) for p in profile], profile)
+        settings = targets.serve_settings(schedule, serve, input_shape=shape, dtype=dtype, cpus=replica_cpus, available=available,
+                                          cpu_limit=cpu_limit)
         slo_ms = parse_duration_ms(slo, "--slo") if slo else schedule.slo_ms
         target_url, request_text = "reference server (127.0.0.1)", "v2 binary"
     else:
@@ -118,10 +125,16 @@ def replay(
     finally:
         if log.sent:  # nothing sent (stopped while the replicas warmed up): nothing to keep
             export(result, out)
+    if report_html is not None and log.sent:
+        from themis.reports.html import ReportInputs, render_report
+
+        render_report(ReportInputs(replay=result.to_dict(), title=f"themis replay: {the_trace.name}"), report_html)
 
     def show(console: Console) -> None:
         show_replay(result, console)
         if log.sent:
             output.err_console.print(f"{'interrupted: the rows so far are in' if result.interrupted else 'wrote'} {out}")
+        if report_html is not None and log.sent:
+            output.err_console.print(f"wrote {report_html}")
 
     output.render(result, as_json=as_json, out=None, show=show, exit_code=EXIT_INTERRUPTED if result.interrupted else 0)

@@ -23,6 +23,13 @@ def _read_comparison(path: Path) -> dict:
     return data
 
 
+def _read_replay(path: Path) -> dict:
+    data = read_json_object(path, "a themis replay result")
+    if data.get("kind") != "replay" or "settings" not in data:
+        raise InputError("not a themis replay result (write one with `themis replay ... --out result.json`)", file=path)
+    return data
+
+
 def _read_requests(path: Path) -> pd.DataFrame:
     import pandas as pd
 
@@ -45,6 +52,7 @@ def report(
     plan: Path = typer.Option(None, "--plan", help="Plan JSON: the schedule over time."),
     simulation: Path = typer.Option(None, "--simulation", help="Per-request table from `themis simulate --out x.parquet`."),
     comparison: Path = typer.Option(None, "--comparison", help="Comparison JSON from `themis compare --out cmp.json` (batch or LLM service)."),
+    replay: Path = typer.Option(None, "--replay", help="Replay result from `themis replay --out result.json`: real against simulated."),
     scale: float = typer.Option(1.0, "--scale", help="Multiply the trace's load by this factor (as planned)."),
     title: str = typer.Option("themis report", "--title", help="Heading of the page."),
     as_json: bool = output.JSON_OPTION,
@@ -76,6 +84,7 @@ def report(
         schedule=load_schedule(plan) if plan else None,
         requests=_read_requests(simulation) if simulation else None,
         comparison=_read_comparison(comparison) if comparison else None,
+        replay=_read_replay(replay) if replay else None,
         title=title,
     )
     if inputs.requests is not None and "slo_ms" in inputs.requests:

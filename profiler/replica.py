@@ -11,6 +11,11 @@ Commands arrive one JSON line at a time on stdin and are answered in order on st
 
 - `{"op": "batch", "k": K}` -> `{"event": "done", "k": K, "service_ms": ..., "classes": [...]}`
 - `{"op": "resize", "cores": C, "cpus": [...]}` -> `{"event": "resized", "cores": C, "apply_ms": ...}`
+
+Its cores are held one of two ways, as the profile measured them (`--cpu-limit`): pinned
+(its own CPUs, by affinity) or under a CFS quota (the job names a cgroup the server made
+and put the process in; the replica may run on all of the server's CPUs, and a resize
+writes the group's quota with the profiler's cgroup code).
 - `{"op": "stop"}` -> the process exits 0.
 
 A command is read only once the batch before it has finished, so a resize never changes
@@ -25,8 +30,10 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from themis.profiler.cgroups import CpuGroup
 from themis.profiler.models import ModelSpec, load_model
 from themis.profiler.worker import _die_with_parent, confine
 
@@ -38,11 +45,11 @@ def _emit(event: str, **payload: Any) -> None:
 
 class Replica:
     """A loaded model with one ready input per batch size; `resize` is the one place its
-    cores change (phase 2 adds a CFS-quota variant behind the same call)."""
+    cores change (CPU affinity, or the CFS quota of its `group`)."""
 
-    def __init__(self, torch: Any, module: Any, make_input: Callable[[int], Any], cores: int) -> None:
+    def __init__(self, torch: Any, module: Any, make_input: Callable[[int], Any], cores: int, group: CpuGroup | None = None) -> None:
         self.torch, self.module, self.make_input = torch, module, make_input
-        self.cores = cores
+        self.cores, self.group = cores, group
         self.inputs: dict[int, Any] = {}
 
     def warm_up(self, batch_sizes: list[int], calls: int) -> None:
@@ -64,10 +71,12 @@ class Replica:
         return service_ms, _top1(self.torch, output)
 
     def resize(self, cores: int, cpus: list[int]) -> float:
-        """Move every thread of this process onto `cpus` and use `cores` torch threads;
-        returns how long that took in ms."""
+        """Under a quota, set the group's quota to `cores`; pinned, move every thread of this
+        process onto `cpus`. Either way use `cores` torch threads; returns how long that took in ms."""
         start = time.perf_counter_ns()
-        if cpus and hasattr(os, "sched_setaffinity"):
+        if self.group is not None:
+            self.group.set_cpu_quota(cores)
+        elif cpus and hasattr(os, "sched_setaffinity"):
             for tid in _thread_ids():  # affinity is per thread: move the running pool too
                 try:
                     os.sched_setaffinity(tid, cpus)
@@ -98,7 +107,10 @@ def serve(job: dict[str, Any]) -> int:
     """Load, warm up, then answer commands until `stop` or the end of stdin."""
     started = time.perf_counter()
     cores = int(job["cores"])
-    torch = confine(cores, job["cpus"] or None)
+    group = CpuGroup(Path(job["cgroup"]), int(job["cgroup_version"])) if job.get("cgroup") else None
+    if group is not None and job["cpus"] and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, job["cpus"])  # all the server's CPUs: the quota, not affinity, holds it to its cores
+    torch = confine(cores, None if group is not None else job["cpus"] or None)
     spec = ModelSpec.from_dict(job["model"])
     try:
         module, make_input = load_model(spec, job["dtype"], "cpu")
@@ -107,7 +119,7 @@ def serve(job: dict[str, Any]) -> int:
         return 3
     loaded = time.perf_counter()
     _emit("loaded", load_s=loaded - started)
-    replica = Replica(torch, module, make_input, cores)
+    replica = Replica(torch, module, make_input, cores, group)
     replica.warm_up([int(k) for k in job["batch_sizes"]], int(job["warmup_calls"]))
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     _emit("ready", warmup_s=time.perf_counter() - loaded, threads=torch.get_num_threads(), cpus=affinity)

@@ -1,8 +1,9 @@
 """One self-contained HTML report plus a PNG per plot beside it.
 
 A pure renderer of saved artefacts: profile tables, a trace, a plan JSON, a per-request
-simulation table (`themis simulate --out requests.parquet`) and a comparison JSON
-(`themis compare --out cmp.json`). Each section appears when its input is given.
+simulation table (`themis simulate --out requests.parquet`), a comparison JSON
+(`themis compare --out cmp.json`) and a replay result (`themis replay --out x.json`; its
+sections are `replay_html`'s). Each section appears when its input is given.
 
 The page shows the profiles and the comparison as embedded PNGs, and the time series
 (load, schedule, latency) as one zoomable plotly figure with its JavaScript embedded, so
@@ -38,6 +39,8 @@ class ReportInputs:
     requests: pd.DataFrame | None = None
     """Per-request simulation table: arrival_s, latency_ms, violated (and slo_ms)."""
     comparison: dict[str, Any] | None = None
+    replay: dict[str, Any] | None = None
+    """A replay result's JSON form (`kind: replay`)."""
     slo_ms: float | None = None
     title: str = "themis report"
 
@@ -95,8 +98,13 @@ def render_report(inputs: ReportInputs, html_path: str | Path) -> ReportResult:
     elif inputs.comparison is not None:
         pngs["comparison"] = static_plots.png(static_plots.comparison_figure(inputs.comparison))
         sections.append(_section("Policy comparison", _img("comparison", pngs["comparison"]) + _comparison_table(inputs.comparison)))
+    if inputs.replay is not None:
+        from themis.reports.replay_html import replay_sections
+
+        has_plotlyjs = inputs.trace is not None or inputs.schedule is not None or inputs.requests is not None
+        sections += replay_sections(inputs.replay, plotlyjs=not has_plotlyjs)
     if not sections:
-        raise InputError("nothing to report: give at least one of --profile, --trace, --plan, --simulation, --comparison")
+        raise InputError("nothing to report: give at least one of --profile, --trace, --plan, --simulation, --comparison, --replay")
     png_paths = [write_atomic(html_path.with_name(f"{html_path.stem}_{key}.png"), lambda tmp, data=data: tmp.write_bytes(data))
                  for key, data in pngs.items()]
     page = _PAGE.format(title=html.escape(inputs.title), version=html.escape(__version__), body="\n".join(sections))
@@ -134,6 +142,8 @@ def _img(key: str, data: bytes) -> str:
 def _slo_ms(inputs: ReportInputs) -> float | None:
     if inputs.slo_ms:
         return inputs.slo_ms
+    if inputs.replay is not None and inputs.replay["settings"].get("slo_ms"):
+        return float(inputs.replay["settings"]["slo_ms"])
     if inputs.schedule is not None:
         return inputs.schedule.slo_ms
     return inputs.comparison.get("slo_ms") if inputs.comparison else None

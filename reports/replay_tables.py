@@ -70,6 +70,16 @@ def _show_comparison(comparison: dict[str, Any], server: dict[str, Any], console
         f"resize: measured {_s(delays['measured_resize_s'])} against the plan's {_s(delays['plan_resize_s'])}"
         + (f" (applying it took {delays['measured_resize_apply_ms']:.1f} ms)" if delays["measured_resize_apply_ms"] is not None else "")
     )
+    later = [a for a in comparison.get("actions", []) if a["t_s"] > 0]
+    if later:
+        def acted(run: str) -> str:
+            mine = [a for a in later if a["run"] == run]
+            shown = ", ".join(
+                f"{a['t_s']:.2f} s ({a['replicas']} replica{'s' if a['replicas'] != 1 else ''}, {a['total_cores']} cores)" for a in mine[:4]
+            )
+            return (shown + (f" and {len(mine) - 4} more" if len(mine) > 4 else "")) or "none"
+
+        console.print(f"controller actions after the opening: real at {acted('real')}; simulated at {acted('simulated')}")
     if len(comparison["steps"]) > 1:
         steps = Table(title="violations per planned step")
         for column in ("from s", "to s", "requests", "real", "simulated", "sim., measured delays", "sim., measured delays and service"):

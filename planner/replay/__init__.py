@@ -5,8 +5,10 @@
 - `templates`: what each request looks like (a JSON body template, or the v2 inference
   protocol of Triton and KServe).
 - `request_log`: one row per request, the Parquet contract.
-- `server`, `replicas`, `cpus`, `plan_applier`: the reference server that implements the
-  serving model (SPEC) with real replica processes and applies a plan's steps on time.
+- `server`, `replicas`, `cpus`: the reference server that implements the serving model
+  (SPEC) with real replica processes, pinned or under CPU quotas.
+- `control`: the plan's runtime controller (the simulator's, through its `Controller`
+  protocol: planned steps, and the `themis` surge controller) run against the server.
 - `comparison`: the same arrivals through the simulator, set beside the real run.
 - `session`: the two entry points the CLI calls (`replay_url`, `serve_and_replay`).
 """

@@ -12,10 +12,12 @@ times three times:
   left is the serving model's error (HTTP, pipes, the front end's own work, service-time
   spread), not the profile's.
 
-The run's planned steps only are compared (the runtime surge controller of a `themis`
-plan is not run by the reference server yet, so the simulation leaves it out too).
+Each simulation runs the plan's runtime controller (`controller_for`: its steps, plus the
+surge controller of a plan with surge rules), a fresh one each time, as the server did.
 Besides the SPEC metrics, it lines up the batch service times the replicas measured
-against the profile's cells, and the measured delays against the plan's settings.
+against the profile's cells, the measured delays against the plan's settings, the
+actions (decisions that changed a stage) the server took against the simulator's, and
+both runs' latency per second of the trace.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from themis.planner.model.serving import Schedule
 from themis.planner.replay.request_log import RequestLog
 from themis.planner.replay.server import ServerReport
 from themis.planner.replay.summary import latencies_ms
-from themis.planner.simulation.controllers.schedule import ScheduleController
+from themis.planner.simulation.controllers.schedule import controller_for
 from themis.planner.simulation.driver import simulate, simulate_tables
 from themis.planner.simulation.tables import ServiceTables
 
@@ -90,6 +92,30 @@ class StepFigures:
 
 
 @dataclass(frozen=True)
+class ActionFigures:
+    """A decision that changed a stage, in the real run or the simulation (the opening ones included)."""
+
+    run: str
+    t_s: float
+    stage: int
+    replicas: int
+    total_cores: int
+    batch: int
+
+
+@dataclass(frozen=True)
+class SecondFigures:
+    """Requests arriving in one second of the trace: latency and violations, real against simulated."""
+
+    t_s: float
+    requests: int
+    real_p99_ms: float | None
+    simulated_p99_ms: float | None
+    real_violations: int
+    simulated_violations: int
+
+
+@dataclass(frozen=True)
 class ReplayComparison:
     real: RunFigures
     simulated: RunFigures
@@ -103,6 +129,9 @@ class ReplayComparison:
     """Median over the replicas started during the run (the opening ones if none were)."""
     measured_resize_s: float | None
     measured_resize_apply_ms: float | None
+    actions: list[ActionFigures]
+    """The real run's and the simulation's (with the plan's delays), each in time order."""
+    seconds: list[SecondFigures]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +145,8 @@ class ReplayComparison:
                 "measured_resize_s": self.measured_resize_s,
                 "measured_resize_apply_ms": self.measured_resize_apply_ms,
             },
+            "actions": [asdict(a) for a in self.actions],
+            "seconds": [asdict(s) for s in self.seconds],
         }
 
 
@@ -130,12 +161,15 @@ def compare_with_simulation(
     measured_resize_s = float(np.median([r.delay_s for r in report.resizes])) if report.resizes else None
     done = log.done_mask()
 
+    timelines: list[list[dict[str, Any]]] = []
+
     def simulated(run: str, cold_start_s: float, resize_s: float, tables: ServiceTables | None = None) -> tuple[RunFigures, np.ndarray]:
         config = SimConfig(cold_start_s=cold_start_s, resize_s=resize_s, slo_ms=slo_ms, seed=seed, horizon_s=horizon_s)
         if tables is None:
-            result = simulate(log.scheduled_s, ScheduleController(schedule), models, config)
+            result = simulate(log.scheduled_s, controller_for(schedule), models, config)
         else:
-            result = simulate_tables(log.scheduled_s, ScheduleController(schedule), tables, config)
+            result = simulate_tables(log.scheduled_s, controller_for(schedule), tables, config)
+        timelines.append(result.timeline)
         latency = result.latencies_ms[done]
         return _figures(run, latency, slo_ms, result.core_seconds, cold_start_s, resize_s), latency
 
@@ -170,13 +204,37 @@ def compare_with_simulation(
         measured_cold_start_s=measured_cold_s,
         measured_resize_s=measured_resize_s,
         measured_resize_apply_ms=float(np.median([r.apply_ms for r in report.resizes])) if report.resizes else None,
+        actions=[ActionFigures("real", a.t_s, a.stage, a.replicas, a.total_cores, a.batch) for a in report.actions]
+        + [ActionFigures("simulated", float(e["t_s"]), int(e["stage"]), int(e["replicas"]), int(e["total_cores"]), int(e["batch"]))
+           for e in timelines[0]],
+        seconds=per_second(arrivals, real_latency, plan_latency, slo_ms),
     )
+
+
+def per_second(arrivals_s: np.ndarray, real_ms: np.ndarray, simulated_ms: np.ndarray, slo_ms: float) -> list[SecondFigures]:
+    """Latency p99 and violations of the requests arriving in each second, real and simulated."""
+    if not arrivals_s.size:
+        return []
+    second = np.floor(arrivals_s).astype(np.int64)
+    out = []
+    for t in range(int(second.min()), int(second.max()) + 1):
+        inside = second == t
+        if not inside.any():
+            continue
+        real, sim = real_ms[inside], simulated_ms[inside]
+        out.append(
+            SecondFigures(
+                float(t), int(inside.sum()), _finite(float(np.percentile(real, 99, method="inverted_cdf"))),
+                _finite(float(np.percentile(sim, 99, method="inverted_cdf"))), int((real > slo_ms).sum()), int((sim > slo_ms).sum()),
+            )
+        )
+    return out
 
 
 def observed_service_tables(report: ServerReport, models: list[LatencyModel], schedule: Schedule) -> ServiceTables:
     """Service tables holding the replicas' measured median per (stage, batch, cores), the
     latency model's prediction where no such batch was served."""
-    wanted_cores, max_batch = ScheduleController(schedule).resources()
+    wanted_cores, max_batch = controller_for(schedule).resources()
     cores_options = tuple(sorted(wanted_cores | {b.cores for b in report.batches}))
     service = np.stack([np.asarray(m.service_table_ms(max_batch, cores_options), dtype=np.float64) for m in models])
     groups: dict[tuple[int, int, int], list[float]] = defaultdict(list)

@@ -4,6 +4,10 @@ The handle starts the process, sends it commands as JSON lines and resolves one 
 per command as the answers come back, in order. It also keeps what the comparison needs:
 when the replica was asked for and when it was ready (its cold start), and the cores it
 was charged for over time. Torch lives only in the child; this side imports none of it.
+
+Under a CPU quota the replica lives in its own cgroup (`group`): its process is moved
+into the group before it reads its job (so nothing it runs escapes the quota), and the
+group is removed once the process has ended.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from themis.profiler.cgroups import CpuGroup
 from themis.profiler.models import ModelSpec
 
 BOOTING, IDLE, BUSY, GONE = "booting", "idle", "busy", "gone"
@@ -38,11 +43,14 @@ class ReplicaJob:
     cpus: tuple[int, ...]
     batch_sizes: tuple[int, ...]
     warmup_calls: int
+    group: CpuGroup | None = None
+    """Under a CPU quota: the cgroup the process runs in (its quota is its cores)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model.to_dict(), "dtype": self.dtype, "cores": self.cores, "cpus": list(self.cpus),
             "batch_sizes": list(self.batch_sizes), "warmup_calls": self.warmup_calls,
+            "cgroup": str(self.group.path) if self.group else None, "cgroup_version": self.group.version if self.group else None,
         }
 
 
@@ -71,6 +79,8 @@ class ReplicaProcess:
     charges: list[tuple[float, int]] = field(default_factory=list)
     """(time, cores charged from then on); 0 once gone."""
     error: str = ""
+    group: CpuGroup | None = None
+    """Under a CPU quota: its cgroup, removed once the process has ended."""
     _process: asyncio.subprocess.Process | None = field(default=None, repr=False)
     _pending: deque[asyncio.Future[dict[str, Any]]] = field(default_factory=deque, repr=False)
     _ready: asyncio.Future[dict[str, Any]] | None = field(default=None, repr=False)
@@ -91,8 +101,12 @@ class ReplicaProcess:
     def started(self) -> bool:
         return self._process is not None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     async def start(self, job: ReplicaJob) -> None:
-        """Start the process and send it its job; `wait_ready` waits for the warm-up."""
+        """Start the process (in its cgroup, if it has one) and send it its job; `wait_ready` waits for the warm-up."""
         self._stderr = tempfile.TemporaryFile()
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "themis.profiler.replica",
@@ -100,6 +114,14 @@ class ReplicaProcess:
             limit=1 << 20,
         )
         self._ready = asyncio.get_running_loop().create_future()
+        if self.group is not None:
+            try:
+                self.group.add_process(self._process.pid)  # before it reads its job: nothing it runs escapes the quota
+            except OSError as error:
+                self._process.kill()
+                await self._process.wait()
+                self._remove_group()
+                raise ReplicaDied(f"cannot put the replica in its cgroup {self.group.path}: {error.strerror}") from None
         self._write(job.to_dict())
         for message in self._backlog:  # commands given before the process existed
             self._write(message)
@@ -128,6 +150,7 @@ class ReplicaProcess:
         """Ask the process to exit; kill it if it does not within `STOP_WAIT_S`."""
         process = self._process
         if process is None:
+            self._remove_group()
             return
         if process.returncode is None:
             with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
@@ -144,12 +167,17 @@ class ReplicaProcess:
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
+        self._remove_group()
 
     def kill(self) -> None:
         """End the process at once (a booting replica that is removed)."""
         if self._process is not None and self._process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self._process.kill()
+
+    def _remove_group(self) -> None:
+        if self.group is not None:
+            self.group.remove()
 
     def _write(self, message: dict[str, Any]) -> None:
         assert self._process is not None and self._process.stdin is not None
@@ -170,6 +198,7 @@ class ReplicaProcess:
             elif self._pending:
                 self._pending.popleft().set_result(message)
         code = await self._process.wait()
+        self._remove_group()
         if not self.error and code != 0:
             self.error = f"replica process exited with code {code}: {self._stderr_tail()}"
         failure = ReplicaDied(self.error or "the replica process ended")

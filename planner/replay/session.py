@@ -4,7 +4,8 @@ Both run one event loop (uvloop when installed) that ends cleanly on Ctrl-C or S
 the requests in flight are recorded as `cancelled` and the caller still gets the log.
 With `--serve`, the server, its replica processes and the replayer share that loop and
 the trace clock: the opening replicas are started and warmed up first, then t = 0 starts,
-the plan's later steps are applied on time, and every replica is stopped at the end.
+the plan's runtime controller (`control`: its later steps, and the surge controller of a
+`themis` plan) runs against the server, and every replica is stopped at the end.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from dataclasses import dataclass
 from themis.planner.model.serving import Schedule
 from themis.planner.replay.cpus import CpuPool
 from themis.planner.replay.errors import ReplayInputError
-from themis.planner.replay.plan_applier import follow_schedule
+from themis.planner.replay.control import follow_controller, opening_allocations
 from themis.planner.replay.replayer import ReplayConfig, Replayer, ReplayProgress, TraceClock, run_event_loop
 from themis.planner.replay.request_log import RequestLog
-from themis.planner.replay.server import ReferenceServer, ServerReport, StageModel
+from themis.planner.replay.server import QUOTA, ReferenceServer, ServerReport, StageModel
 from themis.planner.replay.templates import RequestTemplate, protocol_template
+from themis.planner.simulation.controllers.schedule import controller_for
+from themis.profiler.cgroups import find_cpu_controller
 
 ProgressHook = Callable[[ReplayProgress], None]
 CheckpointHook = Callable[[RequestLog], None]
@@ -61,6 +64,8 @@ class ServeSettings:
     """CPUs the replicas are pinned to; the front end and the replayer run on the others, if any."""
     warmup_calls: int = 3
     """Untimed calls of every batch size before a replica is ready."""
+    cpu_limit: str = "pin"
+    """How replicas are held to their cores, as the profile measured them: pin or quota."""
 
 
 def serve_and_replay(
@@ -90,7 +95,10 @@ async def _serve_and_replay(
     from aiohttp import web
 
     say = on_status or (lambda message: None)
-    server = ReferenceServer(settings.stages, CpuPool(settings.cpus), TraceClock.starting_in(0.0), warmup_calls=settings.warmup_calls)
+    quota = find_cpu_controller() if settings.cpu_limit == QUOTA else None
+    server = ReferenceServer(
+        settings.stages, CpuPool(settings.cpus), TraceClock.starting_in(0.0), warmup_calls=settings.warmup_calls, quota=quota
+    )
     runner = web.AppRunner(server.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -101,14 +109,17 @@ async def _serve_and_replay(
     template = protocol_template(url, "v2-binary", first.spec.name, first.spec.input_shape, _wire_dtype(first), "input")
     applier: asyncio.Task[None] | None = None
     try:
-        opening = schedule.steps[0].stages
-        say(f"starting {sum(a.replicas for a in opening)} replica(s) on CPUs {','.join(map(str, settings.cpus))} and warming them up")
+        controller = controller_for(schedule)
+        opening, next_decision_s = opening_allocations(server, controller, len(settings.stages))
+        held = "under CPU quotas" if quota is not None else "pinned"
+        cpus = ",".join(map(str, settings.cpus))
+        say(f"starting {sum(a.replicas for a in opening)} replica(s) on CPUs {cpus} ({held}) and warming them up")
         await server.open(opening)
         if server.failures:  # an opening replica that cannot start: the model (or its options) is the problem
             raise ReplayInputError(server.failures[0], option="--serve")
         clock = TraceClock.starting_in(config.lead_s)
-        server.clock = clock
-        applier = asyncio.create_task(follow_schedule(server, schedule, clock.now_s))
+        server.start_clock(clock)
+        applier = asyncio.create_task(follow_controller(server, controller, next_decision_s, clock.now_s))
         replayer = Replayer(template, log, config, on_progress=on_progress, on_checkpoint=on_checkpoint)
         await replayer.run(clock)
         interrupted = replayer.interrupted

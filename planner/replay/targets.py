@@ -3,6 +3,8 @@
 - `url_template`: the requests for `--url` (a body template file, or the v2 protocol).
 - `serve_settings`: the reference server for `--serve` (one model per plan stage, its
   CPUs, and the batch sizes each stage must warm up).
+- `profile_cpu_limit`: whether the profiles were measured on pinned cores or under a CPU
+  quota (`themis profile --cpu-limit`); the server holds its replicas the same way.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
+
 from themis.planner.model.serving import Schedule
 from themis.planner.replay.errors import ReplayInputError
-from themis.planner.replay.server import StageModel
+from themis.planner.replay.server import PIN, QUOTA, StageModel
 from themis.planner.replay.session import ServeSettings
 from themis.planner.replay.templates import PROTOCOLS, RequestTemplate, file_template, protocol_template
 from themis.profiler.models import DTYPES, resolve_model
@@ -48,6 +52,7 @@ def serve_settings(
     dtype: str,
     cpus: Sequence[int],
     available: Sequence[int],
+    cpu_limit: str = PIN,
 ) -> ServeSettings:
     """One served model per stage of the plan, in order, each named as the plan names it."""
     if len(models) != len(schedule.stages):
@@ -68,7 +73,19 @@ def serve_settings(
             raise ReplayInputError(f"stage {stage.name!r} is planned on a GPU; the reference server runs CPU replicas", option="--plan")
         max_batch = max(step.stages[j].batch for step in schedule.steps)
         stages.append(StageModel(spec, dtype, max_batch))
-    return ServeSettings(tuple(stages), tuple(sorted(set(cpus))))
+    return ServeSettings(tuple(stages), tuple(sorted(set(cpus))), cpu_limit=cpu_limit)
+
+
+def profile_cpu_limit(profiles: Sequence[pd.DataFrame], paths: Sequence[Path]) -> str:
+    """pin or quota: how the profiles' CPU cells were measured (their `cpu_limit` column).
+    Profiles measured both ways cannot say how to run the replicas."""
+    limits = {str(v) for frame in profiles for v in frame.loc[frame["device_kind"] == "cpu", "cpu_limit"]}
+    if len(limits) > 1:
+        raise ReplayInputError(
+            f"the profiles were measured under different CPU limits ({', '.join(sorted(limits))}); give profiles measured one way",
+            option="--profile", file=paths[0] if paths else None,
+        )
+    return QUOTA if limits == {QUOTA} else PIN
 
 
 def parse_cpu_ids(text: str) -> tuple[int, ...]:

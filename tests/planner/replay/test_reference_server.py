@@ -16,21 +16,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from support.replay_support import SMALL_CNN_PROFILE as GOLDEN
+from support.replay_support import write_plan
 
 from themis.cli.app import app
-from themis.planner.model.serving import Group, Schedule, Stage, StageAllocation, Step
 
-GOLDEN = Path(__file__).parents[2] / "data" / "profiles" / "small_cnn_cpu.parquet"
 pytestmark = pytest.mark.slow
-
-
-def write_plan(path: Path, steps: list[tuple[float, float, list[tuple[int, int]]]]) -> Path:
-    schedule = Schedule(
-        "horizontal", 50.0, 99.0, 2.0, None, 30.0, 1.0, (Stage("small_cnn", "small_cnn"),),
-        [Step(t0, t1, 40.0, (StageAllocation(tuple(Group(r, c) for r, c in groups), 4),)) for t0, t1, groups in steps],
-    )
-    path.write_text(json.dumps(schedule.to_dict()), encoding="utf-8")
-    return path
 
 
 def test_a_plan_with_a_resize_and_a_new_replica_runs_for_real_and_is_compared(cli_runner, llm_window, tmp_path) -> None:
@@ -114,7 +105,6 @@ def test_a_replica_killed_mid_run_fails_its_requests_and_the_rest_are_still_reco
     failed = frame[frame["status"] != "ok"]
     assert set(failed["status"]) <= {"http_error", "timeout"} and failed["error"].str.len().gt(0).all()
     assert any("died" in failure or "exited" in failure for failure in data["server"]["failures"])
-
 
 
 def test_a_model_that_cannot_load_in_its_replica_is_bad_input(cli_runner, llm_window, tmp_path, monkeypatch) -> None:
