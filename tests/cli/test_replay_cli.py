@@ -118,7 +118,7 @@ def test_kill_9_of_the_replayer_keeps_the_rows_written_so_far(plain_server, llm_
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_ends_with_130_and_every_sent_request_recorded(plain_server, llm_window, tmp_path, signal_number) -> None:
     server = plain_server(delay_ms=300)  # requests are still in flight when the signal lands
-    trace, arrivals = llm_window(10.0)
+    trace, arrivals = llm_window(60.0)  # long enough that a slow start on a busy machine still meets the signal mid-run
     out = tmp_path / "stopped.parquet"
     process = _start_replay(trace, server.url, out)
     _wait_for_file(out)
