@@ -19,11 +19,18 @@ EXIT_INTERRUPTED = 130
 
 
 def replay(
-    trace: list[Path] = typer.Option(..., "--trace", help="Trace file(s) whose requests are sent; several Azure Functions 2019 days form one timeline."),
+    trace: list[Path] = opt.TRACE_OPTION,
+    format: str = opt.FORMAT_OPTION,
+    time_column: str = opt.TIME_COLUMN_OPTION,
+    app: str = opt.APP_OPTION,
+    function: str = opt.FUNCTION_OPTION,
+    top: int = opt.TOP_OPTION,
+    scale: float = opt.SCALE_OPTION,
     url: str = typer.Option(None, "--url", help="Base URL of the server (with --protocol) or the URL to POST to (with --body-template)."),
     protocol: str = typer.Option(None, "--protocol", help="Built-in request: v2 (Triton/KServe JSON) or v2-binary (Triton's binary tensor extension)."),
     body_template: Path = typer.Option(None, "--body-template", help="JSON body with {{input}}, {{batch}}, {{request}} placeholders."),
-    model: str = typer.Option(None, "--model", help="v2: the model's name on the server (a sample model's name also gives its input shape)."),
+    model: str = typer.Option(None, "--server-model", help="v2: the model's name on the server (a sample model's name also gives its input shape).",
+                              show_default="none"),
     input_name: str = typer.Option("input", "--input-name", help="v2: the name of the model's input tensor."),
     input_shape: str = typer.Option(None, "--input-shape", help="Shape of one input item, batch excluded, e.g. 3x224x224."),
     dtype: str = typer.Option("float32", "--dtype", help="Element type of the input (and of a served model): float32, float16, bfloat16, float64."),
@@ -34,10 +41,7 @@ def replay(
     slo: str = typer.Option(None, "--slo", help="SLO to judge latency against (with --serve, default: the plan's)."),
     speedup: float = typer.Option(1.0, "--speedup", help="Play the trace (and plan) this many times faster; rates rise by as much."),
     timeout: str = typer.Option("30s", "--timeout", help="A request unanswered this long is recorded as a timeout."),
-    scale: float = opt.SCALE_OPTION,
     seed: int = opt.SEED_OPTION,
-    function: str = opt.FUNCTION_OPTION,
-    top: int = opt.TOP_OPTION,
     as_json: bool = output.JSON_OPTION,
     out: Path = typer.Option(Path("replay.parquet"), "--out", help="Per-request rows (.parquet or .csv), kept up to date during the run; .json: the result."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out instead of refusing."),
@@ -48,7 +52,7 @@ def replay(
 
     [b]Examples[/b]
 
-      themis replay --trace azure_llm.csv --url http://localhost:8000 --protocol v2 --model resnet18 --slo 200ms
+      themis replay --trace azure_llm.csv --url http://localhost:8000 --protocol v2 --server-model resnet18 --slo 200ms
 
       themis replay --trace azure_llm.csv --serve resnet18 --plan plan.json --profile resnet18.parquet --json
     """
@@ -65,14 +69,14 @@ def replay(
     if (url is None) == (not serve):
         raise InputError("give --url (a running server) or --serve MODEL (the reference server), one of the two", option="--url")
     if serve and (protocol or body_template or model):
-        raise InputError("--protocol, --body-template and --model go with --url; --serve replays with v2 binary requests", option="--serve")
+        raise InputError("--protocol, --body-template and --server-model go with --url; --serve replays with v2 binary requests", option="--serve")
     if out.suffix.lower() not in SUFFIXES:
         raise InputError(f"use one of {', '.join(SUFFIXES)}, not {out.suffix or '(no suffix)'}", option="--out", file=out)
     if out.exists() and not overwrite:
         raise InputError("exists; pass --overwrite to replace it, or another --out", option="--out", file=out)
     shape = parse_input_shape(input_shape) if input_shape else None
     config = ReplayConfig(timeout_s=parse_duration_s(timeout, "--timeout"))
-    the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)
+    the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top, app=app, format=format, time_column=time_column)
     log = RequestLog(speed_up_arrivals(the_trace.request_arrivals(seed), speedup))
     if serve:
         from themis.planner.gates.compare import serving_models

@@ -41,7 +41,7 @@ def _junit_cases(path: Path) -> dict[str, ET.Element]:
 def test_capacity_gate_passes_within_a_generous_budget(cli_runner, llm_trace_path, tmp_path) -> None:
     junit = tmp_path / "junit.xml"
     result = cli_runner.invoke(app, ["check", "-p", str(RESNET18), "-t", str(llm_trace_path), "--slo", "2s",
-                                     "--max-replicas", "40", "--max-violation-rate", "5%", "--junit", str(junit)])
+                                     "--budget-replicas", "40", "--budget-violation-rate", "5%", "--junit", str(junit)])
     assert result.exit_code == 0, result.output
     assert "PASS" in result.stdout
     cases = _junit_cases(junit)
@@ -51,7 +51,7 @@ def test_capacity_gate_passes_within_a_generous_budget(cli_runner, llm_trace_pat
 
 def test_capacity_gate_measures_from_the_warm_up(cli_runner, llm_trace_path) -> None:
     result = cli_runner.invoke(app, ["check", "-p", str(RESNET18), "-t", str(llm_trace_path), "--slo", "2s", "--warmup", "5m",
-                                     "--max-replicas", "40", "--json"])
+                                     "--budget-replicas", "40", "--json"])
     assert result.exit_code == 0, result.output
     verdict = json.loads(result.stdout)
     assert verdict["context"]["warmup_s"] == 300.0
@@ -59,7 +59,7 @@ def test_capacity_gate_measures_from_the_warm_up(cli_runner, llm_trace_path) -> 
 
 def test_capacity_gate_fails_over_the_replica_budget_and_says_by_how_much(cli_runner, llm_trace_path, tmp_path) -> None:
     junit, summary = tmp_path / "junit.xml", tmp_path / "summary.md"
-    result = cli_runner.invoke(app, ["check", "-p", str(RESNET18), "-t", str(llm_trace_path), "--slo", "2s", "--max-replicas", "1",
+    result = cli_runner.invoke(app, ["check", "-p", str(RESNET18), "-t", str(llm_trace_path), "--slo", "2s", "--budget-replicas", "1",
                                      "--junit", str(junit), "--summary", str(summary), "--json"])
     assert result.exit_code == 1
     verdict = json.loads(result.stdout)
@@ -108,7 +108,7 @@ def test_regression_gate_fails_on_a_30_percent_slower_model(cli_runner, llm_trac
     [
         (["-p", "missing.parquet", "--peak-rps", "10", "--slo", "1s"], "missing.parquet"),
         (["-p", str(RESNET18), "--peak-rps", "10", "--slo", "fast"], "--slo"),
-        (["-p", str(RESNET18), "--peak-rps", "10", "--slo", "1s", "--max-violation-rate", "lots"], "--max-violation-rate"),
+        (["-p", str(RESNET18), "--peak-rps", "10", "--slo", "1s", "--budget-violation-rate", "lots"], "--budget-violation-rate"),
         (["-p", str(RESNET18), "--peak-rps", "10", "--slo", "1s", "--no-capacity"], "--no-capacity"),
         (["-p", str(RESNET18), "--slo", "1s"], "--trace"),
         (["-p", str(RESNET18), "--peak-rps", "10", "--slo", "1s", "--baseline", str(RESNET18), "--metric", "p42"], "--metric"),
