@@ -73,13 +73,14 @@ class Heartbeat:
 
 
 @contextmanager
-def heartbeat(command: str, *, on_terminal: bool, every_s: float = PLAIN_EVERY_S) -> Iterator[Heartbeat]:
+def heartbeat(command: str, *, on_terminal: bool, every_s: float | None = None) -> Iterator[Heartbeat]:
     """Off a terminal (a CI log), one plain line every `every_s` while the work runs:
     `compare: simulating 6 policies (35 s)`. On a terminal it stays quiet (the command's own
     output says enough). The line comes from a daemon thread, so the work itself is untouched."""
     import threading
 
     beat = Heartbeat()
+    every_s = every_s or PLAIN_EVERY_S
     if on_terminal:
         yield beat
         return
