@@ -18,9 +18,7 @@ from themis.common.errors import InputError
 
 
 def check(
-    profile: list[Path] = typer.Option(
-        None, "--profile", "-p", help="Profile table(s) of the model under test (Parquet).", show_default="the newest in profiles/"
-    ),
+    profile: list[Path] = opt.PROFILES_OPTION,
     trace: list[Path] = opt.TRACE_OPTION,
     format: str = opt.FORMAT_OPTION,
     time_column: str = opt.TIME_COLUMN_OPTION,

@@ -30,7 +30,7 @@ def compare(
     scale: float = opt.SCALE_OPTION,
     profile: list[Path] = opt.PROFILES_OPTION,
     slo: str | None = opt.SLO_OPTION,
-    stages: str = typer.Option(None, "--stages", help="Pipeline models in order, comma-separated (default: the one model profiled)."),
+    stages: str = typer.Option(None, "--stages", help="Pipeline models in order, comma-separated (default: the one model profiled).", show_default="the one model profiled"),
     policies: str = typer.Option(",".join(POLICIES), "--policies", help="Policies to run, comma-separated."),
     percentile: float | None = opt.PERCENTILE_OPTION,
     interval: str | None = opt.INTERVAL_OPTION,
@@ -49,7 +49,8 @@ def compare(
         show_default=f"{defaults.DEFAULT_HPA_TARGET:g}; LLM: {defaults.DEFAULT_LLM_HPA_WAITING_PER_REPLICA:g}",
     ),
     hpa_behavior: Path = typer.Option(
-        None, "--hpa-behavior", help="hpa: a Kubernetes autoscaling/v2 `behavior` stanza (YAML; an HPA manifest will do)."
+        None, "--hpa-behavior", help="hpa: a Kubernetes autoscaling/v2 `behavior` stanza (YAML; an HPA manifest will do).",
+        show_default="Kubernetes' default behavior",
     ),
     service: str = typer.Option("median", "--service", help="Service times: median, or sampled from measured percentiles."),
     seed: int = opt.SEED_OPTION,

@@ -94,6 +94,12 @@ def parse_prices(text: str | None, option: str = "--price") -> tuple[float, dict
     return cpu, gpus
 
 
+# Help texts of options some commands declare with their own default.
+DTYPE_HELP = "Element type of the model and its input: float32, float16, bfloat16, float64."
+INPUT_SHAPE_HELP = "Shape of one input item, batch excluded, e.g. 3x224x224 (for bert_base: the sequence length, e.g. 384)."
+SLO_HELP = "End-to-end latency SLO, e.g. 200ms or 0.5s (a bare number is ms)."
+
+
 # --- options shared by the planning commands (plan, compare, check, simulate) ---------------
 # Each defaults to None on the command line, so that `plan_config` can tell "not given" from
 # a value: not given, it comes from themis.toml (`settings`), else from the planner default.
@@ -103,7 +109,7 @@ def _planning_option(key: str, flag: str, help_text: str) -> object:
     return typer.Option(None, flag, help=help_text, show_default=f"{default} or themis.toml" if default else "from themis.toml")
 
 
-SLO_OPTION = _planning_option("slo", "--slo", "End-to-end latency SLO, e.g. 200ms or 0.5s (a bare number is ms).")
+SLO_OPTION = _planning_option("slo", "--slo", SLO_HELP)
 PERCENTILE_OPTION = _planning_option("percentile", "--percentile", "The SLO percentile.")
 INTERVAL_OPTION = _planning_option("interval", "--interval", "Planning interval (e.g. 60s, 5m).")
 COLD_START_OPTION = _planning_option("cold_start", "--cold-start", "Time for a new replica to start serving.")
@@ -139,7 +145,7 @@ TOP_OPTION = typer.Option(None, "--top", help="Azure Functions: only the N busie
 SCALE_OPTION = typer.Option(1.0, "--scale", help="Multiply the trace's volume by this factor.")
 SEED_OPTION = typer.Option(0, "--seed", help="Seed for synthesised arrivals (and sampled service times).")
 MODEL_OPTION = typer.Option(
-    None, "--model", help="The model to plan when the profiles (or the profile store) hold several.",
+    None, "--model", help="The model to use when the profiles (or the profile store) hold several.",
     show_default="the only one, or themis.toml's",
 )
 PROFILES_OPTION = typer.Option(

@@ -18,7 +18,7 @@ from typer.core import TyperGroup
 from typer.core import _click as click
 
 from themis.cli import output
-from themis.cli.options import parse_int_list
+from themis.cli.options import DTYPE_HELP, INPUT_SHAPE_HELP, parse_int_list
 from themis.profiler import devices, models
 from themis.profiler.errors import BadOptionError
 from themis.profiler.grid import DEFAULT_BATCH_SIZES
@@ -83,9 +83,9 @@ def profile(
     model: str = typer.Argument(..., help="A sample model (see `themis models`), a TorchScript/.pt2 file, or package.module:factory."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda (every GPU), cuda:N, or all (CPU plus every GPU)."),
     batch_sizes: str = typer.Option(",".join(map(str, DEFAULT_BATCH_SIZES)), "--batch-sizes", help="Comma-separated batch sizes."),
-    cores: str = typer.Option(None, "--cores", help="Comma-separated CPU core counts [default: 1,2,4,... up to the CPUs available]."),
-    dtype: str = typer.Option("float32", "--dtype", help=f"One of {', '.join(models.DTYPES)}."),
-    input_shape: str = typer.Option(None, "--input-shape", help="Shape of one input item, e.g. 3x224x224 (for bert_base: the sequence length, e.g. 384)."),
+    cores: str = typer.Option(None, "--cores", help="Comma-separated CPU core counts.", show_default="1,2,4,... up to the CPUs available"),
+    dtype: str = typer.Option("float32", "--dtype", help=DTYPE_HELP),
+    input_shape: str = typer.Option(None, "--input-shape", help=INPUT_SHAPE_HELP, show_default="the model's"),
     budget_s: float = typer.Option(1.0, "--budget-s", help="Seconds of timed calls per cell at least, all processes together."),
     min_samples: int = typer.Option(P99_MIN_SAMPLES, "--min-samples", help=f"Timed calls per cell at least, all processes together (a p99 needs {P99_MIN_SAMPLES})."),
     warmup_calls: int = typer.Option(3, "--warmup-calls", help="Untimed calls per batch size, before any batch size is timed."),
@@ -99,7 +99,7 @@ def profile(
     resume: bool = typer.Option(False, "--resume", help="Keep the ok cells already in --out (or the newest stored profile) and measure the others."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out instead of refusing."),
     engine: str = typer.Option("local", "--engine", help="local, or ray: the same grid on every node class of a Ray cluster."),
-    address: str = typer.Option(None, "--address", help="--engine ray: the cluster to join [default: RAY_ADDRESS, else a local Ray]."),
+    address: str = typer.Option(None, "--address", help="--engine ray: the cluster to join.", show_default="RAY_ADDRESS, else a local Ray"),
     as_json: bool = output.JSON_OPTION,
 ) -> None:
     """Measure MODEL on each device, core count and batch size; write a Parquet profile.

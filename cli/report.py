@@ -43,7 +43,7 @@ def _read_requests(path: Path) -> pd.DataFrame:
 
 def report(
     html_out: Path = typer.Option(..., "--html", help="HTML file to write; PNGs are written beside it."),
-    profile: list[Path] = typer.Option([], "--profile", help="Profile Parquet file(s): latency and throughput curves."),
+    profile: list[Path] = typer.Option([], "--profile", help="Profile Parquet file(s): latency and throughput curves.", show_default="none"),
     trace: list[Path] = opt.TRACE_OPTION,
     format: str = opt.FORMAT_OPTION,
     time_column: str = opt.TIME_COLUMN_OPTION,
@@ -51,9 +51,9 @@ def report(
     function: str = opt.FUNCTION_OPTION,
     top: int = opt.TOP_OPTION,
     scale: float = opt.SCALE_OPTION,
-    plan: Path = typer.Option(None, "--plan", help="Plan JSON: the schedule over time."),
-    simulation: Path = typer.Option(None, "--simulation", help="Per-request table from `themis simulate --out x.parquet`."),
-    comparison: Path = typer.Option(None, "--comparison", help="Comparison JSON from `themis compare --out cmp.json` (batch or LLM service)."),
+    plan: Path = typer.Option(None, "--plan", help="Plan JSON: the schedule over time.", show_default="none"),
+    simulation: Path = typer.Option(None, "--simulation", help="Per-request table from `themis simulate --out x.parquet`.", show_default="none"),
+    comparison: Path = typer.Option(None, "--comparison", help="Comparison JSON from `themis compare --out cmp.json` (batch or LLM service).", show_default="none"),
     title: str = typer.Option("themis report", "--title", help="Heading of the page."),
     as_json: bool = output.JSON_OPTION,
 ) -> None:

@@ -55,13 +55,13 @@ def load_traffic(
         return Trace(f"steady {peak_rps * scale:g} rps", "constant", None, interval_s, _int_array(counts))
     if not traces:
         raise InputError("give a traffic trace (--trace FILE) or a load (--peak-rps N)", option="--trace")
-    found = [_trace_file(path) for path in traces]
+    found = [trace_file(path) for path in traces]
     paths = found if len(found) > 1 else found[0]
     trace = load_trace(paths, format=format, function=function, app=app, top=top, time_column=time_column)
     return trace.scaled(scale, seed=seed) if scale != 1.0 else trace
 
 
-def _trace_file(path: Path) -> Path:
+def trace_file(path: Path) -> Path:
     """A trace file, or a bundled trace named by its short name (`azure_llm_2023_code`)."""
     from themis.data import BUNDLED_TRACES, bundled_trace
 
