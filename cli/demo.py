@@ -66,7 +66,7 @@ def demo(
     [b]Examples[/b]
 
       themis demo                       # about 2-3 minutes on 2 cores
-      themis demo --quick --out-dir /tmp/demo
+      themis demo --quick --out-dir out/demo-quick
       themis demo --quick --trace azure_llm_2023_code --out-dir /tmp/demo-llm --overwrite
     """
     import sys
