@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -15,6 +16,9 @@ from themis.cli.progress import heartbeat
 from themis.cli.service import load_service, load_traffic, require_usable_profiles, resolve_profiles
 from themis.cli.settings import load_settings
 from themis.common.errors import InputError
+
+if TYPE_CHECKING:
+    from themis.planner.gates.verdict import Verdict
 
 
 def check(
@@ -83,8 +87,6 @@ def check(
     from themis.planner.gates.check import CapacityBudget, run_check
     from themis.profiler.table import read_profile
     from themis.reports.check_tables import show_verdict
-    from themis.reports.junit import write_junit
-    from themis.reports.markdown import write_markdown
 
     for path, option in ((junit, "--junit"), (summary, "--summary"), (out, "--out")):
         require_writable(path, option)
@@ -113,7 +115,7 @@ def check(
                 kv_capacity_tokens=kv_capacity_tokens, max_num_batched_tokens=max_num_batched_tokens, mix_window=mix_window,
                 regression=baseline is not None or not capacity_gate, peak_rps=peak_rps,
             )
-        _write_reports(verdict, junit, summary, write_junit, write_markdown)
+        _write_reports(verdict, junit, summary)
         output.render(verdict, as_json=as_json, out=out, show=lambda console: show_verdict(console, verdict), exit_code=verdict.exit_code)
         return
     if budget_cost_per_mtok is not None:
@@ -143,12 +145,15 @@ def check(
                      "warmup_s": config.warmup_s, "profile": ", ".join(map(str, profile)),
                      "baseline": str(baseline) if baseline else None},
         )
-    _write_reports(verdict, junit, summary, write_junit, write_markdown)
+    _write_reports(verdict, junit, summary)
     output.render(verdict, as_json=as_json, out=out, show=lambda console: show_verdict(console, verdict), exit_code=verdict.exit_code)
 
 
-def _write_reports(verdict: object, junit: Path | None, summary: Path | None, write_junit, write_markdown) -> None:  # noqa: ANN001
+def _write_reports(verdict: Verdict, junit: Path | None, summary: Path | None) -> None:
     """The CI files, each written atomically once the verdict is in."""
+    from themis.reports.junit import write_junit
+    from themis.reports.markdown import write_markdown
+
     if junit is not None:
         write_junit(verdict, junit)
     if summary is not None:

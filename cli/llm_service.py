@@ -103,7 +103,6 @@ def load_replica_types(
     from themis.planner.llm.published import published_profile
     from themis.planner.llm.service import ServerConfig
     from themis.planner.llm.simulate import ReplicaType
-    from themis.planner.traffic.trace import Trace
     from themis.planner.model.config import DEFAULT_CPU_KV_CAPACITY_TOKENS
     from themis.profiler.llm_table import read_llm_profile
 

@@ -137,7 +137,7 @@ class TraceFingerprint:
         import numpy as np
 
         values = np.asarray(counts, dtype=np.int64)
-        return cls(str(name), int(len(values)), int(values.sum()), hashlib.sha256(values.tobytes()).hexdigest()[:16])
+        return cls(str(name), len(values), int(values.sum()), hashlib.sha256(values.tobytes()).hexdigest()[:16])
 
     def describe(self) -> str:
         return f"{self.name} ({self.intervals:,} intervals, {self.requests:,} requests, counts {self.counts_sha256})"

@@ -4,6 +4,7 @@ the planner cannot stand on refused by every planning command in one line, exit 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def _one_error_line(result) -> str:
     return lines[0]
 
 
-def _profile_like(golden: Path, out: Path, change) -> Path:  # noqa: ANN001 - a function of the rows
+def _profile_like(golden: Path, out: Path, change: Callable[[list[dict]], list[dict]]) -> Path:
     """A copy of a real profile with its rows changed by `change(rows) -> rows`."""
     frame = read_profile(golden)
     write_profile(out, change(profile_rows(frame)), frame.attrs["environment"], frame.attrs["measurement"])
