@@ -138,14 +138,15 @@ def _setup(given: dict[str, Any]) -> dict[str, Any]:
     g = given
     workers = g["workers"] or len(os.sched_getaffinity(0))
     check_engine(g["engine"], workers=workers, address=g["address"])
-    node = NodeType(g["node_cores"], parse_memory_mb(g["node_memory"], "--node-memory"), g["node_price"])
-    if node.price_per_hour < 0:
-        raise InputError("must not be negative", option="--node-price")
     config = opt.plan_config(
         slo=g["slo"] or "1", percentile=g["percentile"], interval=g["interval"], cold_start=g["cold_start"],
         resize_delay=g["resize_delay"], max_replicas=g["max_replicas"], node_cores=g["node_cores"], cores=g["cores"],
         batch_sizes=g["batch_sizes"], headroom=g["headroom"], forecast=g["forecast"], price=g["price"],
     )
+    # the node type: --node-cores, else themis.toml's, else the planner's default (as every plan reads it)
+    node = NodeType(config.node_cores, parse_memory_mb(g["node_memory"], "--node-memory"), g["node_price"])
+    if node.price_per_hour < 0:
+        raise InputError("must not be negative", option="--node-price")
     base = {**dataclasses.asdict(config), "slo_ms": config.slo_ms if g["slo"] else None}
     fleet = fleet_from_options(
         fleet_file=g["fleet"], traces=[trace_file(path) for path in g["trace"] or []], per_function=g["per_function"], synthetic=g["synthetic"],

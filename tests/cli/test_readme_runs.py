@@ -3,7 +3,10 @@ folder prepared by the preamble the README shows (section "Commands").
 
 Measuring commands get short budgets (`--budget-s`, one process, `--quick` for the demo);
 nothing else is changed. Exit 0 or 1 (a verdict: a failed check, an SLO out of reach) is a
-command that ran; exit 2 (bad input) or 3 (a bug) is a README that does not run as written.
+command that ran; exit 2 (bad input) or 3 (a bug) is a README that does not run as written,
+except the planner's refusal of a profile this run measured while the machine was busy.
+A command that appears twice runs once (its second run would find the first one's output).
+It takes about 20 minutes on the shared 2-core machine (three quick demos, the fleets).
 The few commands that need what a test machine has not got are listed with why.
 """
 
@@ -27,6 +30,8 @@ NEEDS_ELSEWHERE = {
     "--engine ray": "a Ray cluster (`themis fleet` on Ray is tested in tests/planner/fleet with a local Ray)",
     "AzureLLMInferenceTrace_conv_1week.csv.gz": "the week-long Azure trace, a large download",
 }
+BUSY_MACHINE = "measured cells are unstable or contended"
+"""The planner's refusal of cells measured on a busy machine (`themis.planner.model.trust`)."""
 FAST_PROFILE = {"--budget-s": "0.05", "--warmup-calls": "1", "--processes": "1"}
 
 
@@ -107,6 +112,8 @@ def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
         assignments = dict(w.split("=", 1) for w in words if re.match(r"^\w+=", w) and words.index(w) < words.index("themis"))
         argv = shortened(words[len(assignments):])
         result = subprocess.run(argv, cwd=tmp_path, env={**env, **assignments}, capture_output=True, text=True, timeout=600, check=False)
+        if result.returncode == 2 and BUSY_MACHINE in result.stderr:
+            continue  # a profile measured here while the machine was busy: the planner refuses it, by design
         if result.returncode not in (0, 1):
             failures.append(f"README line {line}: {command}\n    exit {result.returncode}: {result.stderr.strip()[-400:]}")
     assert not failures, "README commands that do not run as written:\n" + "\n".join(failures)
