@@ -54,7 +54,7 @@ def load_traffic(
         counts = [round(peak_rps * scale * interval_s)] * intervals
         return Trace(f"steady {peak_rps * scale:g} rps", "constant", None, interval_s, _int_array(counts))
     if not traces:
-        raise InputError("give a traffic trace (--trace FILE) or a load (--peak-rps N)", option="--trace")
+        raise InputError("give a traffic trace (--trace FILE, or a bundled trace's name such as azure_llm_2023_code)", option="--trace")
     found = [trace_file(path) for path in traces]
     paths = found if len(found) > 1 else found[0]
     trace = load_trace(paths, format=format, function=function, app=app, top=top, time_column=time_column)
