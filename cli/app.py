@@ -127,7 +127,7 @@ def root(
       themis models
       themis profile resnet18 --device cpu --out resnet18.parquet
       themis plan --trace azure.csv --profile resnet18.parquet --slo 200ms
-      themis check --profile resnet18.parquet --trace azure.csv --slo 200ms --max-replicas 8
+      themis check --profile resnet18.parquet --trace azure.csv --slo 200ms --budget-replicas 8
     """
 
 

@@ -14,6 +14,7 @@ import typer
 from themis.cli import options as opt
 from themis.cli import output
 from themis.cli.progress import fleet_progress
+from themis.cli.service import trace_file
 from themis.common.errors import InputError
 from themis.planner.choices import PLANNED_POLICIES, POLICIES
 from themis.planner.model import config as defaults
@@ -27,26 +28,27 @@ fleet_app = typer.Typer(
 )
 
 FLEET_ARGUMENT = typer.Argument(None, help="Fleet file (YAML): services with trace, profile or pipeline, SLO, settings.")
-TRACE = typer.Option(None, "--trace", help="Azure Functions 2019 day file(s): with --per-function or --synthetic.")
+TRACE = opt.TRACE_OPTION  # Azure Functions 2019 day file(s): with --per-function or --synthetic
 PER_FUNCTION = typer.Option(False, "--per-function", help="One service per function of --trace, all with --profile.")
-SYNTHETIC = typer.Option(None, "--synthetic", help="A generated fleet of N services resampled from --trace (default: the bundled day).")
+SYNTHETIC = typer.Option(None, "--synthetic", help="A generated fleet of N services resampled from --trace (default: the bundled day).",
+                         show_default="none")
 SYNTHETIC_SEED = typer.Option(0, "--synthetic-seed", help="Seed of the generated fleet.")
-TOP = typer.Option(None, "--top", help="--per-function: only the N busiest functions.")
+TOP = opt.TOP_OPTION  # with --per-function
 MIN_REQUESTS = typer.Option(0, "--min-requests", help="--per-function: skip functions with fewer requests over the trace.")
-PROFILE = typer.Option(None, "--profile", help="Profile Parquet file(s): every service's model (shorthand fleets).")
-PIPELINE = typer.Option(None, "--pipeline", help="Pipeline YAML: every service's stages (shorthand fleets).")
-MODEL = typer.Option(None, "--model", help="The model to plan when the profiles hold several.")
-SLO = typer.Option(None, "--slo", help="Latency SLO, e.g. 300ms (a fleet file may set slo_ms per service instead).")
+PROFILE = typer.Option(None, "--profile", help="Profile Parquet file(s): every service's model (shorthand fleets).", show_default="none")
+PIPELINE = typer.Option(None, "--pipeline", help="Pipeline YAML: every service's stages (shorthand fleets).", show_default="none")
+MODEL = opt.MODEL_OPTION
+SLO = typer.Option(None, "--slo", help=opt.SLO_HELP, show_default="none: a fleet file's slo_ms per service")
 NODE_MEMORY = typer.Option("64GiB", "--node-memory", help="Memory of a node, e.g. 64GiB or 65536MB (a bare number is MB).")
 NODE_PRICE = typer.Option(defaults.DEFAULT_NODE_PRICE_PER_HOUR, "--node-price", help="Price of one node-hour.")
 ENGINE = typer.Option("local", "--engine", help="local (a process pool) or ray (needs the ray extra).")
-ADDRESS = typer.Option(None, "--address", help="--engine ray: the cluster to join [default: RAY_ADDRESS, else a local Ray].")
-WORKERS = typer.Option(None, "--workers", help="Processes (local) or CPUs of a local Ray [default: the CPUs available].")
+ADDRESS = typer.Option(None, "--address", help="--engine ray: the cluster to join.", show_default="RAY_ADDRESS, else a local Ray")
+WORKERS = typer.Option(None, "--workers", help="Processes (local) or CPUs of a local Ray.", show_default="the CPUs available")
 SHARD_SIZE = typer.Option(defaults.DEFAULT_SHARD_SERVICES, "--shard-size", help="Services per task.")
 OUT_DIR = typer.Option(..., "--out-dir", help="Directory for the shard files and fleet tables.")
 RESUME = typer.Option(False, "--resume", help="Keep the shards already in --out-dir and run only the missing ones.")
 OVERWRITE = typer.Option(False, "--overwrite", help="Start again in an --out-dir that holds a fleet run.")
-HTML = typer.Option(None, "--html", help="Also write the fleet report (HTML).")
+HTML = typer.Option(None, "--html", help="Also write the fleet report (HTML).", show_default="none")
 
 
 @fleet_app.command("plan")
@@ -136,17 +138,18 @@ def _setup(given: dict[str, Any]) -> dict[str, Any]:
     g = given
     workers = g["workers"] or len(os.sched_getaffinity(0))
     check_engine(g["engine"], workers=workers, address=g["address"])
-    node = NodeType(g["node_cores"], parse_memory_mb(g["node_memory"], "--node-memory"), g["node_price"])
-    if node.price_per_hour < 0:
-        raise InputError("must not be negative", option="--node-price")
     config = opt.plan_config(
         slo=g["slo"] or "1", percentile=g["percentile"], interval=g["interval"], cold_start=g["cold_start"],
         resize_delay=g["resize_delay"], max_replicas=g["max_replicas"], node_cores=g["node_cores"], cores=g["cores"],
         batch_sizes=g["batch_sizes"], headroom=g["headroom"], forecast=g["forecast"], price=g["price"],
     )
+    # the node type: --node-cores, else themis.toml's, else the planner's default (as every plan reads it)
+    node = NodeType(config.node_cores, parse_memory_mb(g["node_memory"], "--node-memory"), g["node_price"])
+    if node.price_per_hour < 0:
+        raise InputError("must not be negative", option="--node-price")
     base = {**dataclasses.asdict(config), "slo_ms": config.slo_ms if g["slo"] else None}
     fleet = fleet_from_options(
-        fleet_file=g["fleet"], traces=g["trace"] or [], per_function=g["per_function"], synthetic=g["synthetic"],
+        fleet_file=g["fleet"], traces=[trace_file(path) for path in g["trace"] or []], per_function=g["per_function"], synthetic=g["synthetic"],
         synthetic_seed=g["synthetic_seed"], top=g["top"], min_requests=g["min_requests"], profiles=g["profile"] or [],
         pipeline=g["pipeline"], model=g["model"], base=base, policy=g["policy"], scale=g["scale"], seed=g["seed"],
         bundled_trace=bundled_trace("azure_functions_2019"),

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from themis.planner.llm.plan import LlmPlanConfig
     from themis.planner.llm.service import LlmSlo
     from themis.planner.llm.simulate import ReplicaType
+    from themis.planner.traffic.trace import Trace
 
 PUBLISHED_PREFIX = "published:"
 """`--profile published:Llama-2-7b-hf@a100`: the profile `themis.planner.llm.published` builds."""
@@ -181,7 +182,7 @@ def llm_plan_config(
 
 def llm_verdict(
     profiles: Sequence[Path],
-    traces: Sequence[Path] | None,
+    load: Trace | None,
     budget: CapacityBudget,
     *,
     settings: Settings,
@@ -194,7 +195,6 @@ def llm_verdict(
     cores: str | None,
     node_cores: int | None,
     forecast: str | None,
-    scale: float,
     price: str | None,
     kv_capacity_tokens: int | None,
     max_num_batched_tokens: int,
@@ -202,8 +202,8 @@ def llm_verdict(
     regression: bool,
     peak_rps: float | None,
 ) -> Verdict:
-    """`themis check`'s capacity gate for an LLM service (`themis.planner.llm.check`)."""
-    from themis.cli.service import load_traffic
+    """`themis check`'s capacity gate for an LLM service (`themis.planner.llm.check`) on `load`, the
+    trace read with the shared traffic options."""
     from themis.planner.gates.verdict import Verdict
     from themis.planner.llm.check import check_llm_capacity
 
@@ -211,7 +211,8 @@ def llm_verdict(
         raise InputError("the regression gate compares batch profiles; an LLM service has the capacity gate only", option="--baseline")
     if peak_rps is not None:
         raise InputError("an LLM service is checked on a trace with tokens, not on a steady rate", option="--peak-rps")
-    load = load_traffic(traces, scale=scale)
+    if load is None:
+        raise InputError("give a traffic trace with tokens (--trace FILE)", option="--trace")
     config = llm_plan_config(slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, max_replicas=None, headroom=None,
                              forecast=forecast, price=price, mix_window=mix_window, seed=0, settings=settings)
     types = load_replica_types(profiles, model=model, kv_capacity_tokens=kv_capacity_tokens,

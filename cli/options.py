@@ -7,12 +7,14 @@ Each parser raises `InputError` naming the option, so a typo costs one line and 
 from __future__ import annotations
 
 import re
+import tempfile
+from pathlib import Path
 
 import typer
 
 from themis.cli.settings import DEFAULT_TEXT, Settings, load_settings
 from themis.common.errors import InputError
-from themis.planner.choices import FORECAST_METHODS
+from themis.planner.choices import FORECAST_METHODS, TRACE_FORMATS
 from themis.planner.model.config import PlanConfig
 
 _SECONDS_PER_UNIT = {"ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
@@ -92,6 +94,12 @@ def parse_prices(text: str | None, option: str = "--price") -> tuple[float, dict
     return cpu, gpus
 
 
+# Help texts of options some commands declare with their own default.
+DTYPE_HELP = "Element type of the model and its input: float32, float16, bfloat16, float64."
+INPUT_SHAPE_HELP = "Shape of one input item, batch excluded, e.g. 3x224x224 (for bert_base: the sequence length, e.g. 384)."
+SLO_HELP = "End-to-end latency SLO, e.g. 200ms or 0.5s (a bare number is ms)."
+
+
 # --- options shared by the planning commands (plan, compare, check, simulate) ---------------
 # Each defaults to None on the command line, so that `plan_config` can tell "not given" from
 # a value: not given, it comes from themis.toml (`settings`), else from the planner default.
@@ -101,7 +109,7 @@ def _planning_option(key: str, flag: str, help_text: str) -> object:
     return typer.Option(None, flag, help=help_text, show_default=f"{default} or themis.toml" if default else "from themis.toml")
 
 
-SLO_OPTION = _planning_option("slo", "--slo", "End-to-end latency SLO, e.g. 200ms or 0.5s (a bare number is ms).")
+SLO_OPTION = _planning_option("slo", "--slo", SLO_HELP)
 PERCENTILE_OPTION = _planning_option("percentile", "--percentile", "The SLO percentile.")
 INTERVAL_OPTION = _planning_option("interval", "--interval", "Planning interval (e.g. 60s, 5m).")
 COLD_START_OPTION = _planning_option("cold_start", "--cold-start", "Time for a new replica to start serving.")
@@ -116,16 +124,53 @@ WARMUP_OPTION = _planning_option(
     "Count violations, cost and scale actions from this time on; online policies start sized for the warm-up's peak.",
 )
 FORECAST_OPTION = _planning_option("forecast", "--forecast", f"Forecast method: {', '.join(FORECAST_METHODS)}.")
-PRICE_OPTION = _planning_option(
-    "price", "--price", "Prices in your currency: cpu=PER_CORE_HOUR,GPU_NAME=PER_GPU_HOUR (e.g. cpu=0.05,a100=2.5) [default: none: cost is core-hours]."
+PRICE_OPTION = typer.Option(
+    None, "--price", show_default="none, or themis.toml: cost is not computed",
+    help="Prices in currency units per core-hour (cpu=) and per GPU-hour by device name, e.g. cpu=0.05,a100=2.5 "
+    "(a bare number is the CPU price).",
 )
+# --- traffic options: every command that reads a trace takes these, defined once here -------
+TRACE_OPTION = typer.Option(
+    None, "--trace", "-t", show_default="none",
+    help="Trace file, or a bundled trace by name (azure_llm_2023_code, azure_functions_2019, azure_functions_2021); "
+    "repeat it for several Azure Functions 2019 day files (one timeline).",
+)
+FORMAT_OPTION = typer.Option(None, "--format", help=f"Force the trace format: {', '.join(TRACE_FORMATS)}.", show_default="detected")
+TIME_COLUMN_OPTION = typer.Option(None, "--time-column", help="Generic request log / rate series: the timestamp column.",
+                                  show_default="detected")
+APP_OPTION = typer.Option(None, "--app", help="Azure Functions: only this app (HashApp / app id).", show_default="every app")
+FUNCTION_OPTION = typer.Option(None, "--function", help="Azure Functions: only this function (HashFunction / func id).",
+                               show_default="every function")
+TOP_OPTION = typer.Option(None, "--top", help="Azure Functions: only the N busiest functions.", show_default="all, summed")
 SCALE_OPTION = typer.Option(1.0, "--scale", help="Multiply the trace's volume by this factor.")
 SEED_OPTION = typer.Option(0, "--seed", help="Seed for synthesised arrivals (and sampled service times).")
-FUNCTION_OPTION = typer.Option(None, "--function", help="Azure Functions: only this function (HashFunction / func id).")
-TOP_OPTION = typer.Option(None, "--top", help="Azure Functions: only the N busiest functions [default: all, summed].")
+MODEL_OPTION = typer.Option(
+    None, "--model", help="The model to use when the profiles (or the profile store) hold several.",
+    show_default="the only one, or themis.toml's",
+)
+PROFILES_OPTION = typer.Option(
+    None, "--profile", "-p", help="Profile Parquet file(s) of the service's models; several merge (devices).",
+    show_default="the newest in profiles/",
+)
 ALLOW_UNSTABLE_OPTION = typer.Option(
     False, "--allow-unstable", help="Use profile cells measured unstable or contended as measured (refused otherwise)."
 )
+
+
+def require_writable(path: Path | None, option: str) -> None:
+    """Refuse, before any work, an output file whose folder is missing or cannot be written."""
+    if path is None:
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a file name", option=option)
+    if not folder.is_dir():
+        raise InputError(f"cannot write {path}: directory {folder} does not exist", option=option)
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot write {path} ({exc.strerror})", option=option) from None
 
 
 def setting(value: object, key: str, settings: Settings | None = None) -> str | None:

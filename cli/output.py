@@ -22,7 +22,7 @@ class Result(Protocol):
 
 
 JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON on stdout (nothing else).")
-OUT_OPTION = typer.Option(None, "--out", help="Also write the result to FILE (.json, .csv or .parquet, by suffix).")
+OUT_OPTION = typer.Option(None, "--out", help="Also write the result to FILE (.json, .csv or .parquet, by suffix).", show_default="none")
 
 PIPE_WIDTH = 120
 """Tables printed into a pipe or a CI log are laid out this wide (rich's default is 80)."""

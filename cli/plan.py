@@ -10,20 +10,25 @@ import typer
 from themis.cli import llm_service as llm
 from themis.cli import options as opt
 from themis.cli import output
-from themis.cli.service import load_service, load_traffic
+from themis.cli.options import require_writable
+from themis.cli.service import fingerprint, load_service, load_traffic
 from themis.cli.settings import load_settings
 from themis.common.errors import InputError
 from themis.planner.choices import PLANNED_POLICIES as POLICIES
 
 
 def plan(
-    trace: list[Path] = typer.Option(..., "--trace", help="Trace file(s); several Azure Functions 2019 day files form one timeline."),
+    trace: list[Path] = opt.TRACE_OPTION,
+    format: str = opt.FORMAT_OPTION,
+    time_column: str = opt.TIME_COLUMN_OPTION,
+    app: str = opt.APP_OPTION,
+    function: str = opt.FUNCTION_OPTION,
+    top: int = opt.TOP_OPTION,
+    scale: float = opt.SCALE_OPTION,
     slo: str | None = opt.SLO_OPTION,
-    profile: list[Path] = typer.Option(
-        None, "--profile", help="Profile Parquet file(s) of a one-stage service; several merge (devices).", show_default="the newest in profiles/"
-    ),
-    pipeline: Path = typer.Option(None, "--pipeline", help="Pipeline YAML: stages with model, profiles, visit ratio (see examples/)."),
-    model: str = typer.Option(None, "--model", help="The model to plan when the profiles hold several."),
+    profile: list[Path] = opt.PROFILES_OPTION,
+    pipeline: Path = typer.Option(None, "--pipeline", help="Pipeline YAML: stages with model, profiles, visit ratio (see examples/).", show_default="none"),
+    model: str = opt.MODEL_OPTION,
     policy: str = typer.Option("themis", "--policy", help=f"One of {', '.join(POLICIES)}."),
     percentile: float | None = opt.PERCENTILE_OPTION,
     interval: str | None = opt.INTERVAL_OPTION,
@@ -36,13 +41,10 @@ def plan(
     headroom: float | None = opt.HEADROOM_OPTION,
     forecast: str | None = opt.FORECAST_OPTION,
     price: str | None = opt.PRICE_OPTION,
-    scale: float = opt.SCALE_OPTION,
     seed: int = opt.SEED_OPTION,
-    function: str = opt.FUNCTION_OPTION,
-    top: int = opt.TOP_OPTION,
     allow_unstable: bool = opt.ALLOW_UNSTABLE_OPTION,
     explain: bool = typer.Option(False, "--explain", help="Also report the latency-model fit (held-out error, extrapolated cores)."),
-    k8s: Path = typer.Option(None, "--k8s", help="Write Kubernetes objects (Deployment, KEDA ScaledObject, resize CronJob) to DIR."),
+    k8s: Path = typer.Option(None, "--k8s", help="Write Kubernetes objects (Deployment, KEDA ScaledObject, resize CronJob) to DIR.", show_default="none"),
     kv_capacity_tokens: int = llm.KV_CAPACITY_OPTION,
     max_num_batched_tokens: int = llm.BATCHED_TOKENS_OPTION,
     mix_window: str = llm.MIX_WINDOW_OPTION,
@@ -67,6 +69,7 @@ def plan(
     from themis.planner.optimise.plan import plan as run_plan
     from themis.reports.plan_tables import show_plan
 
+    require_writable(out, "--out")
     settings = load_settings()
     if llm.is_llm_service(slo or settings.get("slo"), profile):
         if k8s is not None or pipeline is not None:
@@ -74,7 +77,7 @@ def plan(
         from themis.planner.llm.plan import plan_llm
         from themis.reports.llm_tables import show_llm_plan
 
-        the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)
+        the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top, app=app, format=format, time_column=time_column)
         config = llm.llm_plan_config(slo=slo, percentile=percentile, interval=interval, cold_start=cold_start, max_replicas=max_replicas,
                                      headroom=headroom, forecast=forecast, price=price, mix_window=mix_window, seed=seed, settings=settings)
         types = llm.load_replica_types(profile, model=model, kv_capacity_tokens=kv_capacity_tokens,
@@ -89,8 +92,9 @@ def plan(
         headroom=headroom, forecast=forecast, price=price, settings=settings,
     )
     stages = load_service(profile, pipeline=pipeline, model=model, settings=settings, allow_unstable=allow_unstable)
-    the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)
+    the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top, app=app, format=format, time_column=time_column)
     result = run_plan(the_trace, stages, config, policy, explain=explain)
+    result.schedule.trace_fingerprint = fingerprint(the_trace)
     data = result.to_dict()
     if k8s is not None:
         from themis.reports.k8s import write_manifests

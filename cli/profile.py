@@ -15,9 +15,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichBar
 from typer.core import TyperGroup
+from typer.core import _click as click
 
 from themis.cli import output
-from themis.cli.options import parse_int_list
+from themis.cli.options import DTYPE_HELP, INPUT_SHAPE_HELP, parse_int_list
 from themis.profiler import devices, models
 from themis.profiler.errors import BadOptionError
 from themis.profiler.grid import DEFAULT_BATCH_SIZES
@@ -32,8 +33,19 @@ class ProfileGroup(TyperGroup):
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         if args and not args[0].startswith("-") and args[0] not in self.commands:
+            _refuse_mistyped_command(ctx, args[0], [name for name, cmd in self.commands.items() if not cmd.hidden])
             args = ["run", *args]
         return super().parse_args(ctx, args)
+
+
+def _refuse_mistyped_command(ctx: typer.Context, word: str, commands: list[str]) -> None:
+    """`themis profile shwo`: a word close to a subcommand that names no model is a typo, said so."""
+    import difflib
+
+    close = difflib.get_close_matches(word, commands, n=1, cutoff=0.6)
+    if not close or word in models.SAMPLE_MODELS or ":" in word or Path(word).exists():
+        return
+    raise click.exceptions.UsageError(f"no such command {word!r} (did you mean {close[0]}?)", ctx=ctx)
 
 
 profile_app = typer.Typer(
@@ -71,9 +83,9 @@ def profile(
     model: str = typer.Argument(..., help="A sample model (see `themis models`), a TorchScript/.pt2 file, or package.module:factory."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda (every GPU), cuda:N, or all (CPU plus every GPU)."),
     batch_sizes: str = typer.Option(",".join(map(str, DEFAULT_BATCH_SIZES)), "--batch-sizes", help="Comma-separated batch sizes."),
-    cores: str = typer.Option(None, "--cores", help="Comma-separated CPU core counts [default: 1,2,4,... up to the CPUs available]."),
-    dtype: str = typer.Option("float32", "--dtype", help=f"One of {', '.join(models.DTYPES)}."),
-    input_shape: str = typer.Option(None, "--input-shape", help="Shape of one input item, e.g. 3x224x224 (for bert_base: the sequence length, e.g. 384)."),
+    cores: str = typer.Option(None, "--cores", help="Comma-separated CPU core counts.", show_default="1,2,4,... up to the CPUs available"),
+    dtype: str = typer.Option("float32", "--dtype", help=DTYPE_HELP),
+    input_shape: str = typer.Option(None, "--input-shape", help=INPUT_SHAPE_HELP, show_default="the model's"),
     budget_s: float = typer.Option(1.0, "--budget-s", help="Seconds of timed calls per cell at least, all processes together."),
     min_samples: int = typer.Option(P99_MIN_SAMPLES, "--min-samples", help=f"Timed calls per cell at least, all processes together (a p99 needs {P99_MIN_SAMPLES})."),
     warmup_calls: int = typer.Option(3, "--warmup-calls", help="Untimed calls per batch size, before any batch size is timed."),
@@ -81,11 +93,13 @@ def profile(
     stability: str = typer.Option("k=3,tol=5%", "--stability", help="A cell is done when its last k window medians agree within tol (e.g. 5%, k=3,tol=5%,windows=10, or off)."),
     cpu_limit: str = typer.Option("pin", "--cpu-limit", help="pin: exclusive cores (CPU affinity); quota: a CFS quota of N cores (cgroup), as a resizable pod gets."),
     seed: int = typer.Option(0, "--seed", help="Seed of the shuffled order in which each worker times its cells."),
-    out: Path = typer.Option(None, "--out", help="Profile file (.parquet) [default: MODEL-profile.parquet]."),
-    resume: bool = typer.Option(False, "--resume", help="Keep the ok cells already in --out and measure the others."),
+    out: Path = typer.Option(
+        None, "--out", help="Profile file (.parquet).", show_default="a new file in the profile store, profiles/MODEL/DEVICE-UTC.parquet"
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Keep the ok cells already in --out (or the newest stored profile) and measure the others."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out instead of refusing."),
     engine: str = typer.Option("local", "--engine", help="local, or ray: the same grid on every node class of a Ray cluster."),
-    address: str = typer.Option(None, "--address", help="--engine ray: the cluster to join [default: RAY_ADDRESS, else a local Ray]."),
+    address: str = typer.Option(None, "--address", help="--engine ray: the cluster to join.", show_default="RAY_ADDRESS, else a local Ray"),
     as_json: bool = output.JSON_OPTION,
 ) -> None:
     """Measure MODEL on each device, core count and batch size; write a Parquet profile.
@@ -96,6 +110,8 @@ def profile(
     from themis.profiler.llm import is_llm_model
     from themis.profiler.stability import parse_stability
 
+    if resume and overwrite:
+        raise BadOptionError("--resume keeps the cells in --out and --overwrite discards them: pass one", option="--overwrite")
     if is_llm_model(model):  # prefill and decode iterations, measured by the LLM profiler
         from themis.cli.profile_llm import profile_llm_command
 
@@ -115,11 +131,12 @@ def profile(
     core_counts = list(parse_int_list(cores, "--cores")) if cores else devices.default_core_counts(available)
     if max(core_counts) > available:
         raise BadOptionError(f"{max(core_counts)} cores asked for, only {available} CPUs available", option="--cores")
+    chosen = devices.resolve_devices(device)
     request = run.ProfileRequest(
-        model=spec, devices=devices.resolve_devices(device), core_counts=core_counts,
+        model=spec, devices=chosen, core_counts=core_counts,
         batch_sizes=list(parse_int_list(batch_sizes, "--batch-sizes")), dtype=dtype,
         budget=budget,
-        out=out or Path(f"{spec.name}-profile.parquet"), resume=resume, overwrite=overwrite,
+        out=out or _stored_out(spec.name, [d.label for d in chosen], resume), resume=resume, overwrite=overwrite,
         processes=processes, stability=parse_stability(stability), cpu_limit=cpu_limit.strip().lower(), seed=seed,
     )
     request.validate()
@@ -144,10 +161,25 @@ def _profile_cluster(spec: models.ModelSpec, device: str, batch_sizes: str, core
     request = run.ProfileRequest(
         model=spec, devices=[], core_counts=list(parse_int_list(cores, "--cores")) if cores else [],
         batch_sizes=list(parse_int_list(batch_sizes, "--batch-sizes")), dtype=dtype, budget=budget,
-        out=out or Path(f"{spec.name}-profile.parquet"), resume=resume, overwrite=overwrite,
+        out=out or _stored_out(spec.name, ["cluster"], resume), resume=resume, overwrite=overwrite,
     )
     result = cluster.profile_cluster(request, device.strip().lower(), cores_given=bool(cores), address=address)
     output.render(result, as_json=as_json, out=None, show=lambda console: _show(console, result))
+
+
+def _stored_out(model: str, device_labels: list[str], resume: bool) -> Path:
+    """No --out: a new file in the profile store, or with --resume the newest stored one of this model and device."""
+    from themis.profiler import store
+
+    label = store.device_label(device_labels)
+    if not resume:
+        path = store.new_profile_path(model, label)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+    newest = store.newest_profile(model, label)
+    if newest is None:
+        raise BadOptionError(f"no stored profile of {model} on {label} in {store.STORE_DIR}/ to resume; pass --out FILE", option="--resume")
+    return newest
 
 
 @profile_app.command("show")

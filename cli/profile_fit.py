@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from themis.cli import options as opt
 from themis.cli import output
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 def fit(
     file: Path = typer.Argument(..., help="A profile written by `themis profile`."),
-    model: str = typer.Option(None, "--model", help="Only this model of the profile."),
+    model: str = opt.MODEL_OPTION,
     as_json: bool = output.JSON_OPTION,
     out: Path = output.OUT_OPTION,
 ) -> None:

@@ -14,7 +14,7 @@ def published(
     model: str = typer.Argument(..., help="resnet50 or bert_base."),
     gpu: str = typer.Option(..., "--gpu", help="As published: V100-16GB (DGX-1), V100-32GB (DGX-2), A100-40GB (DGX A100), A100-80GB (DGX A100), T4-16GB."),
     precision: str = typer.Option("FP32", "--precision", help="As published: FP32, TF32, AMP (mixed precision), FP16, with +XLA where published."),
-    framework: str = typer.Option(None, "--framework", help="PyTorch, TensorFlow1 or MXNet, where several published the same GPU and precision."),
+    framework: str = typer.Option(None, "--framework", help="PyTorch, TensorFlow1 or MXNet, where several published the same GPU and precision.", show_default="the only one"),
     out: Path = typer.Option(..., "--out", help="Profile file to write (.parquet)."),
     as_json: bool = output.JSON_OPTION,
 ) -> None:

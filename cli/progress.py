@@ -60,3 +60,40 @@ def fleet_progress(*, on_terminal: bool) -> Iterator[Callable[[int, int], None]]
             output.err_console.print(f"fleet: {done:,}/{total:,} services", highlight=False, soft_wrap=True)
 
     yield line
+
+
+class Heartbeat:
+    """What a long command is doing now, for `heartbeat` to repeat."""
+
+    def __init__(self) -> None:
+        self.doing = "starting"
+
+    def step(self, doing: str) -> None:
+        self.doing = doing
+
+
+@contextmanager
+def heartbeat(command: str, *, on_terminal: bool, every_s: float | None = None) -> Iterator[Heartbeat]:
+    """Off a terminal (a CI log), one plain line every `every_s` while the work runs:
+    `compare: simulating 6 policies (35 s)`. On a terminal it stays quiet (the command's own
+    output says enough). The line comes from a daemon thread, so the work itself is untouched."""
+    import threading
+
+    beat = Heartbeat()
+    every_s = every_s or PLAIN_EVERY_S
+    if on_terminal:
+        yield beat
+        return
+    started, stop = time.monotonic(), threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(every_s):
+            output.err_console.print(f"{command}: {beat.doing} ({time.monotonic() - started:,.0f} s)", highlight=False, soft_wrap=True)
+
+    thread = threading.Thread(target=tick, name=f"{command}-progress", daemon=True)
+    thread.start()
+    try:
+        yield beat
+    finally:
+        stop.set()
+        thread.join()

@@ -19,29 +19,33 @@ EXIT_INTERRUPTED = 130
 
 
 def replay(
-    trace: list[Path] = typer.Option(..., "--trace", help="Trace file(s) whose requests are sent; several Azure Functions 2019 days form one timeline."),
-    url: str = typer.Option(None, "--url", help="Base URL of the server (with --protocol) or the URL to POST to (with --body-template)."),
-    protocol: str = typer.Option(None, "--protocol", help="Built-in request: v2 (Triton/KServe JSON) or v2-binary (Triton's binary tensor extension)."),
-    body_template: Path = typer.Option(None, "--body-template", help="JSON body with {{input}}, {{batch}}, {{request}} placeholders."),
-    model: str = typer.Option(None, "--model", help="v2: the model's name on the server (a sample model's name also gives its input shape)."),
-    input_name: str = typer.Option("input", "--input-name", help="v2: the name of the model's input tensor."),
-    input_shape: str = typer.Option(None, "--input-shape", help="Shape of one input item, batch excluded, e.g. 3x224x224."),
-    dtype: str = typer.Option("float32", "--dtype", help="Element type of the input (and of a served model): float32, float16, bfloat16, float64."),
-    serve: list[str] = typer.Option(None, "--serve", help="Run --plan on the local reference server with this model (once per stage) and replay against it."),
-    plan: Path = typer.Option(None, "--plan", help="With --serve: the plan JSON to run."),
-    profile: list[Path] = typer.Option(None, "--profile", help="With --serve: profile Parquet file(s) of the plan's models, for the comparison."),
-    cpus: str = typer.Option(None, "--cpus", help="With --serve: CPUs for the replicas (default: all but the lowest)."),
-    slo: str = typer.Option(None, "--slo", help="SLO to judge latency against (with --serve, default: the plan's)."),
-    speedup: float = typer.Option(1.0, "--speedup", help="Play the trace (and plan) this many times faster; rates rise by as much."),
-    timeout: str = typer.Option("30s", "--timeout", help="A request unanswered this long is recorded as a timeout."),
-    scale: float = opt.SCALE_OPTION,
-    seed: int = opt.SEED_OPTION,
+    trace: list[Path] = opt.TRACE_OPTION,
+    format: str = opt.FORMAT_OPTION,
+    time_column: str = opt.TIME_COLUMN_OPTION,
+    app: str = opt.APP_OPTION,
     function: str = opt.FUNCTION_OPTION,
     top: int = opt.TOP_OPTION,
+    scale: float = opt.SCALE_OPTION,
+    url: str = typer.Option(None, "--url", help="Base URL of the server (with --protocol) or the URL to POST to (with --body-template).", show_default="none"),
+    protocol: str = typer.Option(None, "--protocol", help="Built-in request: v2 (Triton/KServe JSON) or v2-binary (Triton's binary tensor extension).", show_default="none"),
+    body_template: Path = typer.Option(None, "--body-template", help="JSON body with {{input}}, {{batch}}, {{request}} placeholders.", show_default="none"),
+    model: str = typer.Option(None, "--server-model", help="v2: the model's name on the server (a sample model's name also gives its input shape).",
+                              show_default="none"),
+    input_name: str = typer.Option("input", "--input-name", help="v2: the name of the model's input tensor."),
+    input_shape: str = typer.Option(None, "--input-shape", help=opt.INPUT_SHAPE_HELP, show_default="the sample model's"),
+    dtype: str = typer.Option("float32", "--dtype", help=opt.DTYPE_HELP),
+    serve: list[str] = typer.Option(None, "--serve", help="Run --plan on the local reference server with this model (once per stage) and replay against it.", show_default="none"),
+    plan: Path = typer.Option(None, "--plan", help="With --serve: the plan JSON to run.", show_default="none"),
+    profile: list[Path] = typer.Option(None, "--profile", help="With --serve: profile Parquet file(s) of the plan's models, for the comparison.", show_default="none"),
+    cpus: str = typer.Option(None, "--cpus", help="With --serve: CPUs for the replicas.", show_default="all but the lowest"),
+    slo: str = typer.Option(None, "--slo", help=opt.SLO_HELP, show_default="the plan's with --serve, else none"),
+    speedup: float = typer.Option(1.0, "--speedup", help="Play the trace (and plan) this many times faster; rates rise by as much."),
+    timeout: str = typer.Option("30s", "--timeout", help="A request unanswered this long is recorded as a timeout."),
+    seed: int = opt.SEED_OPTION,
     as_json: bool = output.JSON_OPTION,
     out: Path = typer.Option(Path("replay.parquet"), "--out", help="Per-request rows (.parquet or .csv), kept up to date during the run; .json: the result."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out instead of refusing."),
-    report_html: Path = typer.Option(None, "--report", help="Also write an HTML report (with --serve: real against simulated)."),
+    report_html: Path = typer.Option(None, "--report", help="Also write an HTML report (with --serve: real against simulated).", show_default="none"),
 ) -> None:
     """Send every request of a trace at its scheduled time and measure the latency from that time.
 
@@ -49,7 +53,7 @@ def replay(
 
     [b]Examples[/b]
 
-      themis replay --trace azure_llm.csv --url http://localhost:8000 --protocol v2 --model resnet18 --slo 200ms
+      themis replay --trace azure_llm.csv --url http://localhost:8000 --protocol v2 --server-model resnet18 --slo 200ms
 
       themis replay --trace azure_llm.csv --serve resnet18 --plan plan.json --profile resnet18.parquet --json
     """
@@ -66,7 +70,7 @@ def replay(
     if (url is None) == (not serve):
         raise InputError("give --url (a running server) or --serve MODEL (the reference server), one of the two", option="--url")
     if serve and (protocol or body_template or model):
-        raise InputError("--protocol, --body-template and --model go with --url; --serve replays with v2 binary requests", option="--serve")
+        raise InputError("--protocol, --body-template and --server-model go with --url; --serve replays with v2 binary requests", option="--serve")
     if out.suffix.lower() not in SUFFIXES:
         raise InputError(f"use one of {', '.join(SUFFIXES)}, not {out.suffix or '(no suffix)'}", option="--out", file=out)
     if out.exists() and not overwrite:
@@ -76,7 +80,7 @@ def replay(
         raise InputError(f"the report is HTML: name it .html, not {suffix}", option="--report", file=report_html)
     shape = parse_input_shape(input_shape) if input_shape else None
     config = ReplayConfig(timeout_s=parse_duration_s(timeout, "--timeout"))
-    the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top)
+    the_trace = load_traffic(trace, scale=scale, seed=seed, function=function, top=top, app=app, format=format, time_column=time_column)
     log = RequestLog(speed_up_arrivals(the_trace.request_arrivals(seed), speedup))
     if serve:
         from themis.planner.gates.compare import serving_models

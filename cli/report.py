@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from themis.cli import options as opt
 from themis.cli import output
+from themis.cli.options import require_writable
+from themis.cli.service import load_traffic
 from themis.common.errors import InputError
 from themis.common.files import read_json_object
 
@@ -47,13 +50,18 @@ def _read_requests(path: Path) -> pd.DataFrame:
 
 def report(
     html_out: Path = typer.Option(..., "--html", help="HTML file to write; PNGs are written beside it."),
-    profile: list[Path] = typer.Option([], "--profile", help="Profile Parquet file(s): latency and throughput curves."),
-    trace: Path = typer.Option(None, "--trace", help="Trace file: the load over time (with the plan's forecast)."),
-    plan: Path = typer.Option(None, "--plan", help="Plan JSON: the schedule over time."),
-    simulation: Path = typer.Option(None, "--simulation", help="Per-request table from `themis simulate --out x.parquet`."),
-    comparison: Path = typer.Option(None, "--comparison", help="Comparison JSON from `themis compare --out cmp.json` (batch or LLM service)."),
-    replay: Path = typer.Option(None, "--replay", help="Replay result from `themis replay --out result.json`: real against simulated."),
-    scale: float = typer.Option(1.0, "--scale", help="Multiply the trace's load by this factor (as planned)."),
+    profile: list[Path] = typer.Option([], "--profile", help="Profile Parquet file(s): latency and throughput curves.", show_default="none"),
+    trace: list[Path] = opt.TRACE_OPTION,
+    format: str = opt.FORMAT_OPTION,
+    time_column: str = opt.TIME_COLUMN_OPTION,
+    app: str = opt.APP_OPTION,
+    function: str = opt.FUNCTION_OPTION,
+    top: int = opt.TOP_OPTION,
+    scale: float = opt.SCALE_OPTION,
+    plan: Path = typer.Option(None, "--plan", help="Plan JSON: the schedule over time.", show_default="none"),
+    simulation: Path = typer.Option(None, "--simulation", help="Per-request table from `themis simulate --out x.parquet`.", show_default="none"),
+    comparison: Path = typer.Option(None, "--comparison", help="Comparison JSON from `themis compare --out cmp.json` (batch or LLM service).", show_default="none"),
+    replay: Path = typer.Option(None, "--replay", help="Replay result from `themis replay --out result.json`: real against simulated.", show_default="none"),
     title: str = typer.Option("themis report", "--title", help="Heading of the page."),
     as_json: bool = output.JSON_OPTION,
 ) -> None:
@@ -65,7 +73,6 @@ def report(
           --simulation requests.parquet --comparison cmp.json --html report.html
     """
     from themis.planner.model.serving import load_schedule
-    from themis.planner.traffic.loading import load_trace
     from themis.profiler.table import read_profile
     from themis.reports.html import (  # matplotlib: only when reporting
         ReportInputs,
@@ -75,9 +82,8 @@ def report(
     if plan is not None and read_json_object(plan, "a themis plan").get("kind") == "llm_plan":
         raise InputError("an LLM plan is reported through its comparison (`themis compare ... --out cmp.json`, then --comparison)",
                          file=plan)
-    the_trace = load_trace(trace) if trace else None
-    if the_trace is not None and scale != 1.0:
-        the_trace = the_trace.scaled(scale)
+    require_writable(html_out, "--html")
+    the_trace = load_traffic(trace, scale=scale, function=function, top=top, app=app, format=format, time_column=time_column) if trace else None
     inputs = ReportInputs(
         profiles=[read_profile(p) for p in profile],
         trace=the_trace,

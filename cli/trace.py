@@ -10,19 +10,16 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
+from themis.cli import options as opt
 from themis.cli import output
-from themis.cli.options import FUNCTION_OPTION, TOP_OPTION
+from themis.cli.options import parse_duration_s
 from themis.common import SCHEMA_VERSION
-from themis.planner.choices import TRACE_FORMATS
 from themis.planner.errors import TraceError
 
 if TYPE_CHECKING:
     from themis.planner.traffic.trace import Trace
 
 TRACES_ARGUMENT = typer.Argument(..., help="Trace file(s); several Azure Functions 2019 day files form one timeline.")
-FORMAT_OPTION = typer.Option(None, "--format", help=f"Force the format: {', '.join(TRACE_FORMATS)} [default: detected].")
-APP_OPTION = typer.Option(None, "--app", help="Azure Functions: only this app (HashApp / app id).")
-TIME_COLUMN_OPTION = typer.Option(None, "--time-column", help="Generic request log / rate series: the timestamp column.")
 
 trace_app = typer.Typer(
     no_args_is_help=True,
@@ -33,37 +30,51 @@ trace_app = typer.Typer(
 )
 
 
-def load(traces: list[Path], format: str | None, function: str | None, app: str | None, top: int | None, time_column: str | None) -> Trace:
-    """`load_trace` with the shared command-line options."""
-    from themis.planner.traffic.loading import load_trace
+def load(traces: list[Path], format: str | None, function: str | None, app: str | None, top: int | None, time_column: str | None,
+         scale: float = 1.0) -> Trace:
+    """The trace read with the shared traffic options (`themis.cli.service.load_traffic`)."""
+    from themis.cli.service import load_traffic
 
-    return load_trace(traces, format=format, function=function, app=app, top=top, time_column=time_column)
+    return load_traffic(traces, scale=scale, function=function, app=app, top=top, format=format, time_column=time_column)
+
+
+def optional_duration_s(text: str | None, option: str) -> float | None:
+    """A positive duration option (`60s`, `5m`, `400ms`, a bare number of seconds), or None when not given."""
+    if text is None:
+        return None
+    value = parse_duration_s(text, option)
+    if not value > 0:
+        raise TraceError(f"must be a positive duration, got {text!r}", option=option)
+    return value
 
 
 @trace_app.command("inspect")
 def inspect(
     traces: list[Path] = TRACES_ARGUMENT,
-    format: str = FORMAT_OPTION,
-    function: str = FUNCTION_OPTION,
-    app: str = APP_OPTION,
-    top: int = TOP_OPTION,
-    time_column: str = TIME_COLUMN_OPTION,
-    interval: float = typer.Option(None, "--interval", help="Bin width of the rate statistics, seconds [default: the trace's own: 1 s per-request, 60 s per-minute]."),
+    format: str = opt.FORMAT_OPTION,
+    time_column: str = opt.TIME_COLUMN_OPTION,
+    app: str = opt.APP_OPTION,
+    function: str = opt.FUNCTION_OPTION,
+    top: int = opt.TOP_OPTION,
+    scale: float = opt.SCALE_OPTION,
+    interval: str = typer.Option(
+        None, "--interval", help="Bin width of the rate statistics (e.g. 60s, 5m; a bare number is seconds).",
+        show_default="the trace's own: 1 s per-request, 60 s per-minute",
+    ),
     as_json: bool = output.JSON_OPTION,
     out: Path = output.OUT_OPTION,
 ) -> None:
     """Format, span, requests, mean/p50/p99/max rate, burstiness and a sparkline of the rate.
 
-    [b]Example[/b]: themis trace inspect azure_llm_2023_code.csv --interval 60 --json
+    [b]Example[/b]: themis trace inspect azure_llm_2023_code.csv --interval 60s --json
     """
-    if interval is not None and interval <= 0:
-        raise TraceError(f"must be positive, got {interval:g}", option="--interval")
+    interval_s = optional_duration_s(interval, "--interval")
     from themis.planner.traffic.summary import summarize
     from themis.reports.trace_tables import show_trace_summary
 
-    trace = load(traces, format, function, app, top, time_column)
+    trace = load(traces, format, function, app, top, time_column, scale)
     try:
-        summary = summarize(trace, interval)
+        summary = summarize(trace, interval_s)
     except ValueError as exc:
         raise TraceError(str(exc), option="--interval") from None
     output.render(summary, as_json=as_json, out=out, show=show_trace_summary(summary))
@@ -103,11 +114,12 @@ class Conversion:
 def convert(
     traces: list[Path] = TRACES_ARGUMENT,
     out: Path = typer.Option(..., "--out", help="Destination .parquet (the canonical form `load_trace` reads back)."),
-    format: str = FORMAT_OPTION,
-    function: str = FUNCTION_OPTION,
-    app: str = APP_OPTION,
-    top: int = TOP_OPTION,
-    time_column: str = TIME_COLUMN_OPTION,
+    format: str = opt.FORMAT_OPTION,
+    time_column: str = opt.TIME_COLUMN_OPTION,
+    app: str = opt.APP_OPTION,
+    function: str = opt.FUNCTION_OPTION,
+    top: int = opt.TOP_OPTION,
+    scale: float = opt.SCALE_OPTION,
     as_json: bool = output.JSON_OPTION,
 ) -> None:
     """Write the canonical form: arrivals (or per-interval counts) with schema_version,
@@ -119,7 +131,7 @@ def convert(
         raise TraceError("the canonical form is Parquet: give a .parquet file", option="--out", file=out)
     from themis.planner.traffic.canonical import write_trace
 
-    trace = load(traces, format, function, app, top, time_column)
+    trace = load(traces, format, function, app, top, time_column, scale)
     write_trace(trace, out)
     result = Conversion(str(out), trace)
     output.render(result, as_json=as_json, out=None, show=result.show)

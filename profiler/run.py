@@ -73,6 +73,8 @@ class ProfileRequest:
 
     def validate(self) -> None:
         self.budget.validate()
+        if self.resume and self.overwrite:
+            raise BadOptionError("--resume keeps the cells in --out and --overwrite discards them: pass one", option="--overwrite")
         if self.processes < 1:
             raise BadOptionError("--processes must be at least 1", option="--processes")
         if self.cpu_limit not in CPU_LIMITS:
@@ -154,10 +156,16 @@ class _Store:
     environment: dict[str, Any]
     measurement: dict[str, Any]
     rows: dict[tuple, dict[str, Any]] = field(default_factory=dict)
+    resumed: bool = False
 
     def add(self, row: dict[str, Any]) -> None:
         self.rows[tuple(row[name] for name in CELL_KEY)] = row
-        self.save()
+        if self.resumed or self.measured():  # a file of failed cells only is never written
+            self.save()
+
+    def measured(self) -> bool:
+        """Whether any cell was measured (a cell that ran out of memory counts: it says something)."""
+        return any(row["status"] != "error" for row in self.rows.values())
 
     def save(self) -> None:
         write_profile(self.path, sorted(self.rows.values(), key=_row_order), self.environment, self.measurement)
@@ -178,7 +186,7 @@ def run_profile(request: ProfileRequest, progress: Progress | None = None) -> Pr
     progress = progress or Progress()
     store = _open_store(request)
     controller = find_cpu_controller() if request.cpu_limit == "quota" and any(d.kind == "cpu" for d in request.devices) else None
-    store.save()  # fails early, before any measuring, if --out cannot be written
+    _check_writable(request.out)  # fails early, before any measuring; the file itself appears with the first measured cell
     spec = request.model
     cells = build_grid(request.devices, request.core_counts, request.batch_sizes)
     todo = missing_cells(cells, finished_keys(store.frame()), spec.name, request.dtype, spec.input_shape_text)
@@ -202,6 +210,10 @@ def run_profile(request: ProfileRequest, progress: Progress | None = None) -> Pr
             if batch_size >= limit:
                 on_row(_skipped_row(request, Cell(device, cores, batch_size), limit))
     remeasured = _check_sanity(request, store, measured, runner)
+    if not store.resumed and not store.measured():
+        errors = [row["error"] for row in store.rows.values() if row.get("error")]
+        why = f": {errors[0]}" if errors else ""
+        raise ModelLoadError(f"no cell could be measured ({len(store.rows)} failed){why}; nothing was written", option="MODEL")
     return ProfileResult(
         store.frame(), store.environment, request.out, measured_cells=len(todo), kept_cells=len(cells) - len(todo),
         remeasured_cells=remeasured,
@@ -365,6 +377,10 @@ def _open_store(request: ProfileRequest) -> _Store:
             return fresh
         raise BadOptionError(f"{out} exists; pass --resume to carry on measuring it or --overwrite to start again", option="--out")
     frame = read_profile(out)
+    stored_models = sorted(set(frame["model"]))
+    if stored_models and request.model.name not in stored_models:
+        raise BadOptionError(f"{out} holds a profile of {', '.join(stored_models)}, not {request.model.name}; resume it with that model "
+                             "or write a new file", option="--resume")
     stored_env = frame.attrs["environment"]
     if stored_env.get("cpu_model") and stored_env["cpu_model"] != fresh.environment["cpu_model"]:
         raise ProfileFileError(f"was measured on {stored_env['cpu_model']!r}, this machine is {fresh.environment['cpu_model']!r}; resume it there", file=out)
@@ -375,7 +391,20 @@ def _open_store(request: ProfileRequest) -> _Store:
                    fresh.measurement)
     for row in profile_rows(frame):
         store.rows[tuple(row[name] for name in CELL_KEY)] = row
+    store.resumed = True
     return store
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse a destination that cannot be written (no folder, no permission), before measuring anything."""
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise BadOptionError(f"cannot write {out}: directory does not exist", option="--out")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{out.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise BadOptionError(f"cannot write {out} ({exc.strerror})", option="--out") from None
 
 
 def _skipped_row(request: ProfileRequest, cell: Cell, oom_batch_size: int) -> dict[str, Any]:

@@ -32,6 +32,21 @@ def new_profile_path(model: str, device: str, *, now: datetime | None = None, st
     return path
 
 
+def device_label(devices: list[str]) -> str:
+    """The store's name for the devices of one run: `cpu`, `cuda_1`, `cuda` (every GPU) or `all`."""
+    kinds = {label.split(":")[0] for label in devices}
+    if len(devices) == 1:
+        return _safe(devices[0])
+    return kinds.pop() if len(kinds) == 1 else "all"
+
+
+def newest_profile(model: str, device: str, store: Path = STORE_DIR) -> Path | None:
+    """The newest stored profile of `model` on `device` (a `device_label`), or None."""
+    found = [(match["stamp"], int(match["n"] or 1), path) for path in (store / _safe(model)).glob("*.parquet")
+             if (match := _NAME.match(path.name)) is not None and match["device"] == _safe(device)]
+    return max(found)[2] if found else None
+
+
 def stored_models(store: Path = STORE_DIR) -> list[str]:
     """The models the store holds profiles of, by name."""
     if not store.is_dir():

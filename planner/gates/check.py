@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from themis.common.errors import InputError
-from themis.planner.gates.compare import PolicyOutcome, compare
+from themis.planner.gates.compare import RUNTIME_POLICIES, PolicyOutcome, compare
 from themis.planner.gates.verdict import GateCheck, Verdict
 from themis.planner.model.config import PlanConfig
 from themis.planner.model.latency import LatencyModel, latency_models_from_frames
@@ -54,6 +54,22 @@ class CapacityBudget:
     max_cost_per_mtok: float | None = None
     """Cost per million tokens served: LLM services only (`themis.planner.llm.check`)."""
 
+    def validate(self, *, priced: bool) -> None:
+        """Refuse budgets that cannot be judged: negative ones, a violation rate outside 0-100%,
+        a cost budget with no price to cost anything at (it would pass at cost 0)."""
+        for option, value in (("--budget-replicas", self.max_replicas), ("--budget-cores", self.max_cores),
+                              ("--budget-core-hours", self.max_core_hours), ("--budget-cost", self.max_cost),
+                              ("--budget-cost-per-mtok", self.max_cost_per_mtok)):
+            if value is not None and not (0 <= value < float("inf")):
+                raise InputError(f"must be a non-negative number, got {value:g}", option=option)
+        rate = self.max_violation_rate
+        if rate is not None and not (0 <= rate <= 1):
+            raise InputError(f"a share of requests must lie between 0% and 100%, got {100 * rate:g}%", option="--budget-violation-rate")
+        if not priced:
+            option = "--budget-cost" if self.max_cost is not None else "--budget-cost-per-mtok" if self.max_cost_per_mtok is not None else ""
+            if option:
+                raise InputError("a cost budget needs prices: add --price (e.g. cpu=0.05) or set price in themis.toml", option=option)
+
 
 def check_capacity(
     trace: Trace,
@@ -65,21 +81,29 @@ def check_capacity(
     seed: int = 0,
 ) -> list[GateCheck]:
     """Plan and simulate `trace`; one check per budget item plus "SLO reachable"."""
-    return capacity_checks(compare(trace, list(stages), config, policies=(policy,), seed=seed).outcomes[0], config, budget)
+    outcome = compare(trace, list(stages), config, policies=(policy,), seed=seed).outcomes[0]
+    feasible, reason = outcome.planned_feasible, outcome.plan_reason
+    if feasible is None:  # a runtime controller (hpa) has no plan: the SLO is reachable when the plan it opens with is
+        opening = RUNTIME_POLICIES[policy].opening_policy
+        opened = plan(trace, list(stages), config, opening)
+        feasible, reason = opened.feasible, f"{policy} opens with the {opening} plan: {opened.reason}"
+    return capacity_checks(outcome, config, budget, reachable=(bool(feasible), reason))
 
 
-def capacity_checks(outcome: PolicyOutcome, config: PlanConfig, budget: CapacityBudget) -> list[GateCheck]:
-    """The capacity gate's checks of one simulated policy (`themis demo` reports the same)."""
+def capacity_checks(
+    outcome: PolicyOutcome, config: PlanConfig, budget: CapacityBudget, *, reachable: tuple[bool, str] | None = None
+) -> list[GateCheck]:
+    """The capacity gate's checks of one simulated policy (`themis demo` reports the same).
+    `reachable` is (SLO reachable, why); by default, the verdict of the outcome's own plan."""
     sim = outcome.result
-    reachable = GateCheck(
-        "capacity", "slo_reachable", None, None, "", detail=outcome.plan_reason, passed_override=bool(outcome.planned_feasible)
-    )
+    feasible, reason = reachable if reachable is not None else (bool(outcome.planned_feasible), outcome.plan_reason)
+    reachable_check = GateCheck("capacity", "slo_reachable", None, None, "", detail=reason, passed_override=feasible)
     peak_replicas, peak_cores = _peak_usage(sim.timeline, config.warmup_s)
     violation_limit = budget.max_violation_rate
     if violation_limit is None:
         violation_limit = round(1.0 - config.percentile / 100.0, 12)
     checks = [
-        reachable,
+        reachable_check,
         GateCheck(
             "capacity", "violation_rate", 100.0 * sim.violation_rate, 100.0 * violation_limit, "%",
             detail=f"{sim.violations} of {sim.requests} requests over {config.slo_ms:g} ms; simulated p{config.percentile:g} "

@@ -21,7 +21,7 @@ def check_llm_capacity(
 ) -> list[GateCheck]:
     """One check per budget item, plus "SLO reachable", on the simulated run of `policy`."""
     if budget.max_cost_per_mtok is not None and not config.prices.priced:
-        raise InputError("a cost budget needs prices (e.g. --price cpu=0.05,a100=2.5)", option="--max-cost-per-mtok")
+        raise InputError("a cost budget needs prices (e.g. --price cpu=0.05,a100=2.5)", option="--budget-cost-per-mtok")
     comparison = compare_llm(trace, types, config, policies=(policy,))
     return llm_capacity_checks(comparison, config, budget)
 

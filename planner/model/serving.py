@@ -152,6 +152,37 @@ class SurgeRule:
         return rule
 
 
+@dataclass(frozen=True)
+class TraceFingerprint:
+    """Which traffic a plan was made on, so `simulate` can refuse another trace: its name, its
+    intervals and requests, and a hash of its per-interval counts (after `--scale`)."""
+
+    name: str
+    intervals: int
+    requests: int
+    counts_sha256: str
+
+    @classmethod
+    def of_counts(cls, name: str, counts: Any) -> TraceFingerprint:
+        """The fingerprint of per-interval request counts (any integer sequence)."""
+        import hashlib
+
+        import numpy as np
+
+        values = np.asarray(counts, dtype=np.int64)
+        return cls(str(name), len(values), int(values.sum()), hashlib.sha256(values.tobytes()).hexdigest()[:16])
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.intervals:,} intervals, {self.requests:,} requests, counts {self.counts_sha256})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "intervals": self.intervals, "requests": self.requests, "counts_sha256": self.counts_sha256}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TraceFingerprint:
+        return cls(str(data["name"]), int(data["intervals"]), int(data["requests"]), str(data["counts_sha256"]))
+
+
 @dataclass
 class Schedule:
     """A plan: per-interval allocations of every stage, with the settings it was made under."""
@@ -180,6 +211,8 @@ class Schedule:
     other policies)."""
     surge_steps: tuple[int, ...] = ()
     """Steps at which a `themis` plan resized running replicas to absorb a surge."""
+    trace_fingerprint: TraceFingerprint | None = None
+    """The traffic the plan was made on (optional: plans written before it have none)."""
 
     @property
     def prices(self) -> Prices:
@@ -254,6 +287,7 @@ class Schedule:
             "estimated_violation_intervals": self.estimated_violation_intervals,
             "surge_rules": [rule.to_dict() for rule in self.surge_rules],
             "surge_steps": list(self.surge_steps),
+            "trace_fingerprint": self.trace_fingerprint.to_dict() if self.trace_fingerprint is not None else None,
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -326,6 +360,7 @@ class Schedule:
                 estimated_violation_intervals=int(data.get("estimated_violation_intervals", 0)),
                 surge_rules=tuple(SurgeRule.from_dict(rule) for rule in data.get("surge_rules", [])),
                 surge_steps=tuple(int(i) for i in data.get("surge_steps", [])),
+                trace_fingerprint=TraceFingerprint.from_dict(data["trace_fingerprint"]) if data.get("trace_fingerprint") else None,
             )
         except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
             raise PlanInputError(f"not a themis plan ({type(exc).__name__}: {exc})", file=source) from None

@@ -52,7 +52,7 @@ def protocol_template(url: str, protocol: str, model: str, input_shape: Sequence
     if protocol not in PROTOCOLS:
         raise ReplayInputError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}", option="--protocol")
     if not model:
-        raise ReplayInputError("the v2 protocol needs the model's name (--model)", option="--model")
+        raise ReplayInputError("the v2 protocol needs the model's name on the server (--server-model)", option="--server-model")
     if dtype not in v2.DATATYPES:
         raise ReplayInputError(f"unknown dtype {dtype!r}; use one of {', '.join(v2.DATATYPES)}", option="--dtype")
     shape = [1, *input_shape]

@@ -41,7 +41,7 @@ def _junit_cases(path: Path) -> dict[str, ET.Element]:
 def test_capacity_gate_passes_within_a_generous_budget(cli_runner, llm_trace_path, tmp_path) -> None:
     junit = tmp_path / "junit.xml"
     result = cli_runner.invoke(app, ["check", "-p", str(RESNET18), "-t", str(llm_trace_path), "--slo", "2s",
-                                     "--max-replicas", "40", "--max-violation-rate", "5%", "--junit", str(junit)])
+                                     "--budget-replicas", "40", "--budget-violation-rate", "5%", "--junit", str(junit)])
     assert result.exit_code == 0, result.output
     assert "PASS" in result.stdout
     cases = _junit_cases(junit)
@@ -51,7 +51,7 @@ def test_capacity_gate_passes_within_a_generous_budget(cli_runner, llm_trace_pat
 
 def test_capacity_gate_measures_from_the_warm_up(cli_runner, llm_trace_path) -> None:
     result = cli_runner.invoke(app, ["check", "-p", str(RESNET18), "-t", str(llm_trace_path), "--slo", "2s", "--warmup", "5m",
-                                     "--max-replicas", "40", "--json"])
+                                     "--budget-replicas", "40", "--json"])
     assert result.exit_code == 0, result.output
     verdict = json.loads(result.stdout)
     assert verdict["context"]["warmup_s"] == 300.0
@@ -59,7 +59,7 @@ def test_capacity_gate_measures_from_the_warm_up(cli_runner, llm_trace_path) -> 
 
 def test_capacity_gate_fails_over_the_replica_budget_and_says_by_how_much(cli_runner, llm_trace_path, tmp_path) -> None:
     junit, summary = tmp_path / "junit.xml", tmp_path / "summary.md"
-    result = cli_runner.invoke(app, ["check", "-p", str(RESNET18), "-t", str(llm_trace_path), "--slo", "2s", "--max-replicas", "1",
+    result = cli_runner.invoke(app, ["check", "-p", str(RESNET18), "-t", str(llm_trace_path), "--slo", "2s", "--budget-replicas", "1",
                                      "--junit", str(junit), "--summary", str(summary), "--json"])
     assert result.exit_code == 1
     verdict = json.loads(result.stdout)
@@ -108,7 +108,7 @@ def test_regression_gate_fails_on_a_30_percent_slower_model(cli_runner, llm_trac
     [
         (["-p", "missing.parquet", "--peak-rps", "10", "--slo", "1s"], "missing.parquet"),
         (["-p", str(RESNET18), "--peak-rps", "10", "--slo", "fast"], "--slo"),
-        (["-p", str(RESNET18), "--peak-rps", "10", "--slo", "1s", "--max-violation-rate", "lots"], "--max-violation-rate"),
+        (["-p", str(RESNET18), "--peak-rps", "10", "--slo", "1s", "--budget-violation-rate", "lots"], "--budget-violation-rate"),
         (["-p", str(RESNET18), "--peak-rps", "10", "--slo", "1s", "--no-capacity"], "--no-capacity"),
         (["-p", str(RESNET18), "--slo", "1s"], "--trace"),
         (["-p", str(RESNET18), "--peak-rps", "10", "--slo", "1s", "--baseline", str(RESNET18), "--metric", "p42"], "--metric"),
@@ -122,3 +122,57 @@ def test_bad_input_is_one_line_and_exit_2(cli_runner, args: list[str], named: st
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("themis: error:") and named in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--budget-cost", "5"], "--budget-cost"),  # no price: every run would cost 0 and pass
+        (["--budget-violation-rate", "200%"], "--budget-violation-rate"),
+        (["--budget-violation-rate", "-1%"], "--budget-violation-rate"),
+        (["--budget-replicas", "-3"], "--budget-replicas"),
+        (["--junit", "no/such/dir/junit.xml"], "--junit"),
+        (["--out", "no/such/dir/verdict.json"], "--out"),
+    ],
+)
+def test_budgets_and_destinations_are_refused_before_any_work(cli_runner, llm_trace_path, tmp_path, args, named) -> None:
+    summary = tmp_path / "summary.md"
+    result = cli_runner.invoke(app, ["check", "-p", str(RESNET18), "-t", str(llm_trace_path), "--slo", "2s", "--summary", str(summary),
+                                     *args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0]
+    assert not summary.exists()  # a later destination's failure leaves no earlier file behind
+
+
+def test_a_budget_cost_with_a_price_is_judged_in_its_currency(cli_runner, llm_trace_path) -> None:
+    result = cli_runner.invoke(app, ["check", "-p", str(RESNET18), "-t", str(llm_trace_path), "--slo", "2s", "--price", "cpu=0.05",
+                                     "--budget-cost", "0.000001", "--json"])
+    assert result.exit_code == 1, result.output
+    cost = next(c for c in json.loads(result.stdout)["checks"] if c["name"] == "cost")
+    assert cost["passed"] is False and cost["measured"] > 0
+
+
+def test_check_reads_the_profile_store_and_themis_toml(cli_runner, llm_trace_path, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    stored = tmp_path / "profiles" / "resnet18" / "cpu-20260301T120000Z.parquet"
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(RESNET18.read_bytes())
+    (tmp_path / "themis.toml").write_text('[service]\nslo = "2s"\n')
+    result = cli_runner.invoke(app, ["check", "-t", str(llm_trace_path), "--budget-replicas", "40", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "cpu-20260301T120000Z.parquet" in result.stderr.splitlines()[0]
+    assert json.loads(result.stdout)["context"]["slo_ms"] == 2000.0
+
+
+def test_check_with_the_hpa_policy_judges_its_run(cli_runner, llm_trace_path) -> None:
+    """hpa has no plan of its own: "SLO reachable" is that of the horizontal plan it opens with."""
+    result = cli_runner.invoke(app, ["check", "-p", str(RESNET18), "-t", str(llm_trace_path), "--slo", "2s", "--policy", "hpa",
+                                     "--budget-violation-rate", "5%", "--json"])
+    verdict = json.loads(result.stdout)
+    reachable = next(c for c in verdict["checks"] if c["name"] == "slo_reachable")
+    assert reachable["passed"] is True and "horizontal" in reachable["explanation"]
+    assert result.exit_code == (0 if verdict["passed"] else 1)
+    unreachable = cli_runner.invoke(app, ["check", "-p", str(RESNET18), "-t", str(llm_trace_path), "--slo", "1ms", "--policy", "hpa", "--json"])
+    assert unreachable.exit_code == 1
+    assert next(c for c in json.loads(unreachable.stdout)["checks"] if c["name"] == "slo_reachable")["passed"] is False

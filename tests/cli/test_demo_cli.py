@@ -38,3 +38,42 @@ def test_quick_demo_runs_every_step_and_writes_every_artefact(cli_runner, tmp_pa
     html = (out / "report.html").read_text()
     assert html.count("<img alt=") == 2 and html.count('<div id="timeline"') == 1  # profile, comparison; the zoomable timeline
     assert len(list(out.glob("report_*.png"))) == 5
+
+
+def _one_error_line(result, named: str) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("themis: error: ") and named in lines[0], result.stderr
+    return lines[0]
+
+
+def test_a_bad_trace_is_refused_before_anything_is_measured_or_written(cli_runner, tmp_path) -> None:
+    out = tmp_path / "demo"
+    _one_error_line(cli_runner.invoke(app, ["demo", "--quick", "--trace", "foo", "--out-dir", str(out)]), "foo")
+    assert not out.exists()
+
+
+def test_an_earlier_demo_is_kept_without_overwrite(cli_runner, tmp_path) -> None:
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "plan.json").write_text("{}")
+    line = _one_error_line(cli_runner.invoke(app, ["demo", "--quick", "--out-dir", str(out)]), "--out-dir")
+    assert "--overwrite" in line and (out / "plan.json").read_text() == "{}"
+
+
+def test_an_unwritable_out_dir_is_exit_2(cli_runner, tmp_path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    _one_error_line(cli_runner.invoke(app, ["demo", "--quick", "--out-dir", str(blocker / "demo")]), "--out-dir")
+
+
+@pytest.mark.slow
+def test_demo_takes_a_trace_file_and_reports_progress_in_a_ci_log(cli_runner, tmp_path, llm_trace_path, monkeypatch) -> None:
+    monkeypatch.setattr("themis.cli.progress.PLAIN_EVERY_S", 0.5)
+    out = tmp_path / "demo"
+    result = cli_runner.invoke(app, ["demo", "--quick", "--trace", str(llm_trace_path), "--out-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "azure_llm_2023_code.csv, scaled" in result.stdout
+    assert any(line.startswith("demo: ") and line.endswith(" s)") for line in result.stderr.splitlines()), result.stderr
+    recorded = json.loads((out / "plan.json").read_text())["trace_fingerprint"]
+    assert recorded["name"] == "azure_llm_2023_code.csv"

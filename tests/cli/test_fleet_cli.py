@@ -89,3 +89,15 @@ def test_fleet_help_imports_neither_ray_nor_pandas() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_without_node_cores_the_fleet_packs_on_the_planner_default_node(cli_runner, tmp_path) -> None:
+    """No --node-cores: the node type is the one every plan of the fleet was made for (was a crash)."""
+    from themis.planner.model.config import DEFAULT_NODE_CORES
+
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(f"defaults: {{profile: {RESNET18}, slo_ms: 300, forecast: last}}\n"
+                     f"services:\n  - {{name: busiest, trace: {bundled_trace('azure_functions_2019')}, top: 1}}\n")
+    done = cli_runner.invoke(app, ["fleet", "plan", str(fleet), "--out-dir", str(tmp_path / "out"), "--json", "--workers", "1"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["node"]["cores"] == DEFAULT_NODE_CORES

@@ -69,11 +69,11 @@ def test_compare_then_report_an_llm_service(cli_runner, short_trace, tmp_path):
 
 def test_check_cost_per_million_tokens_passes_then_fails(cli_runner, short_trace, tmp_path):
     args = ["check", "-p", "published:Llama-2-7b-hf@h100", "-t", short_trace, *GPU_SLO, "--policy", "oracle"]
-    passed = run(cli_runner, *args, "--max-cost-per-mtok", "100", "--json", "--junit", str(tmp_path / "junit.xml"))
+    passed = run(cli_runner, *args, "--budget-cost-per-mtok", "100", "--json", "--junit", str(tmp_path / "junit.xml"))
     assert passed.exit_code == 0, passed.output
     verdict = json.loads(passed.stdout)
     measured = next(c["measured"] for c in verdict["checks"] if c["name"] == "cost_per_mtok")
-    failed = run(cli_runner, *args, "--max-cost-per-mtok", f"{measured * 0.5:.6f}")
+    failed = run(cli_runner, *args, "--budget-cost-per-mtok", f"{measured * 0.5:.6f}")
     assert failed.exit_code == 1 and "cost_per_mtok" in failed.stdout
     assert "failure" in (tmp_path / "junit.xml").read_text() or "testcase" in (tmp_path / "junit.xml").read_text()
 
@@ -106,8 +106,8 @@ def test_llm_bad_input_exits_2_with_one_line(cli_runner, short_trace, functions_
     cases = [
         (["plan", "--trace", str(functions_2021_path), "--profile", TINY, "--slo", "ttft=1s,tpot=1s"], "--trace: "),
         (["plan", "--trace", short_trace, "--profile", "published:Llama-9@a100", "--slo", "ttft=1s,tpot=1s"], "no published profile"),
-        (["check", "-p", str(golden_profile), "-t", short_trace, "--slo", "200ms", "--max-cost-per-mtok", "1"], "--max-cost-per-mtok"),
-        (["check", "-p", TINY, "-t", short_trace, "--slo", "ttft=8s,tpot=1s", "--max-cost-per-mtok", "1"], "--max-cost-per-mtok"),
+        (["check", "-p", str(golden_profile), "-t", short_trace, "--slo", "200ms", "--budget-cost-per-mtok", "1"], "--budget-cost-per-mtok"),
+        (["check", "-p", TINY, "-t", short_trace, "--slo", "ttft=8s,tpot=1s", "--budget-cost-per-mtok", "1"], "--budget-cost-per-mtok"),
         (["plan", "--trace", short_trace, "--profile", TINY, "--slo", "ttft=8s,tpot=1s", "--k8s", "x"], "--k8s"),
     ]
     for args, fragment in cases:

@@ -14,11 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from themis.cli.app import app
+from themis.profiler.devices import discover_gpus
 from themis.profiler.table import read_environment, read_profile
 
 GOLDEN = Path(__file__).parents[1] / "data" / "profiles"
 THEMIS = [sys.executable, "-c", "from themis.cli.app import main; main()"]
 FAST = ["--budget-s", "0.05", "--warmup-calls", "1", "--processes", "1"]
+NO_GPU = pytest.mark.skipif(bool(discover_gpus()), reason="this machine has an NVIDIA GPU")
 MEASURED = ("ok", "unstable", "contended")  # a shared machine decides which
 
 
@@ -87,8 +89,9 @@ def test_profile_group_help_and_routing(cli_runner) -> None:
         (["mlp", "--cores", "0"], "--cores"),
         (["mlp", "--cores", "999"], "only"),
         (["mlp", "--dtype", "float8"], "--dtype"),
-        (["mlp", "--device", "cuda"], "no NVIDIA GPU found"),
-        (["mlp", "--device", "cuda:1"], "no NVIDIA GPU found"),
+        pytest.param(["mlp", "--device", "cuda"], "no NVIDIA GPU found", marks=NO_GPU),
+        pytest.param(["mlp", "--device", "cuda:1"], "no NVIDIA GPU found", marks=NO_GPU),
+        (["mlp", "--device", "cuda:99"], "--device"),
         (["mlp", "--device", "tpu"], "unknown device"),
         (["mlp", "--input-shape", "3xx"], "--input-shape"),
         (["mlp", "--out", "/no/such/dir/p.parquet"], "directory does not exist"),

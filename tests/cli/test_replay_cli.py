@@ -27,7 +27,7 @@ def test_replay_against_a_url_prints_the_json_contract_and_writes_one_row_per_re
     server = plain_server(delay_ms=1)
     trace, arrivals = llm_window(2.0)
     out = tmp_path / "requests.parquet"
-    args = ["replay", "--trace", str(trace), "--url", server.url, "--protocol", "v2", "--model", "small_cnn", "--slo", "1s", "--out", str(out), "--json"]
+    args = ["replay", "--trace", str(trace), "--url", server.url, "--protocol", "v2", "--server-model", "small_cnn", "--slo", "1s", "--out", str(out), "--json"]
     result = cli_runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -46,7 +46,7 @@ def test_speedup_and_scale_reshape_the_trace(cli_runner, plain_server, llm_windo
     server = plain_server()
     trace, arrivals = llm_window(2.0)
     out = tmp_path / "fast.csv"
-    args = ["replay", "--trace", str(trace), "--url", server.url, "--protocol", "v2-binary", "--model", "mlp", "--speedup", "4",
+    args = ["replay", "--trace", str(trace), "--url", server.url, "--protocol", "v2-binary", "--server-model", "mlp", "--speedup", "4",
             "--scale", "2", "--out", str(out), "--json"]
     result = cli_runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -63,13 +63,13 @@ def test_speedup_and_scale_reshape_the_trace(cli_runner, plain_server, llm_windo
         ([], "--url: give --url"),
         (["--url", "http://h", "--serve", "small_cnn"], "one of the two"),
         (["--url", "http://h"], "--protocol"),
-        (["--url", "http://h", "--protocol", "v2", "--model", "my_model"], "--input-shape"),
-        (["--url", "h:80", "--protocol", "v2", "--model", "mlp"], "--url: 'h:80' is not an http"),
+        (["--url", "http://h", "--protocol", "v2", "--server-model", "my_model"], "--input-shape"),
+        (["--url", "h:80", "--protocol", "v2", "--server-model", "mlp"], "--url: 'h:80' is not an http"),
         (["--url", "http://h", "--body-template", "missing.json"], "missing.json: file not found"),
-        (["--url", "http://h", "--protocol", "v2", "--model", "mlp", "--speedup", "0"], "--speedup"),
+        (["--url", "http://h", "--protocol", "v2", "--server-model", "mlp", "--speedup", "0"], "--speedup"),
         (["--serve", "small_cnn"], "--serve needs --plan"),
         (["--serve", "small_cnn", "--protocol", "v2"], "go with --url"),
-        (["--url", "http://h", "--protocol", "v2", "--model", "mlp", "--out", "r.txt"], "--out: r.txt: use one of .json, .csv, .parquet"),
+        (["--url", "http://h", "--protocol", "v2", "--server-model", "mlp", "--out", "r.txt"], "--out: r.txt: use one of .json, .csv, .parquet"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(cli_runner, llm_window, tmp_path, extra, message) -> None:
@@ -84,14 +84,14 @@ def test_an_existing_out_file_is_refused_unless_overwrite(cli_runner, llm_window
     trace, _ = llm_window(1.0)
     out = tmp_path / "r.parquet"
     out.write_bytes(b"keep me")
-    result = cli_runner.invoke(app, ["replay", "--trace", str(trace), "--url", "http://127.0.0.1:9", "--protocol", "v2", "--model", "mlp", "--out", str(out)])
+    result = cli_runner.invoke(app, ["replay", "--trace", str(trace), "--url", "http://127.0.0.1:9", "--protocol", "v2", "--server-model", "mlp", "--out", str(out)])
     assert result.exit_code == 2 and "--overwrite" in result.stderr
     assert out.read_bytes() == b"keep me"
 
 
 def _start_replay(trace: Path, url: str, out: Path) -> subprocess.Popen:
     themis = Path(sys.executable).with_name("themis")  # the installed console script, as a user runs it
-    command = [str(themis), "replay", "--trace", str(trace), "--url", url, "--protocol", "v2", "--model", "small_cnn", "--out", str(out)]
+    command = [str(themis), "replay", "--trace", str(trace), "--url", url, "--protocol", "v2", "--server-model", "small_cnn", "--out", str(out)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

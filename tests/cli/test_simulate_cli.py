@@ -78,3 +78,38 @@ def test_simulate_bad_plan_file(cli_runner, tmp_path, llm_trace_path):
     result = cli_runner.invoke(app, args)
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "plan.json" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def planned_by_cli(tmp_path_factory, llm_trace_path) -> Path:
+    """A plan written by `themis plan`, which records the trace it was made on."""
+    from typer.testing import CliRunner
+
+    path = tmp_path_factory.mktemp("cli_plan") / "plan.json"
+    result = CliRunner().invoke(app, ["plan", "--trace", str(llm_trace_path), "--profile", str(PROFILE), "--slo", "2s", "--out", str(path)])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_the_plan_records_its_trace(planned_by_cli, llm_trace_path) -> None:
+    trace = load_trace(llm_trace_path)
+    recorded = json.loads(planned_by_cli.read_text())["trace_fingerprint"]
+    assert recorded["name"] == llm_trace_path.name and recorded["requests"] == trace.requests
+    assert recorded["intervals"] == len(trace.counts) and len(recorded["counts_sha256"]) == 16
+
+
+@pytest.mark.parametrize("other", [["--trace", "azure_functions_2021"], ["--trace", "azure_llm_2023_code", "--scale", "2"]])
+def test_simulate_refuses_a_plan_made_on_another_trace(cli_runner, planned_by_cli, other) -> None:
+    result = cli_runner.invoke(app, ["simulate", "--plan", str(planned_by_cli), *other, "--profile", str(PROFILE)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "was planned on azure_llm_2023_code.csv (3,436 intervals, 8,819 requests" in line and "not on the trace given" in line
+
+
+def test_simulate_takes_a_plan_without_a_fingerprint_on_trust(cli_runner, planned_by_cli, tmp_path) -> None:
+    data = json.loads(planned_by_cli.read_text())
+    del data["trace_fingerprint"]  # a plan written before plans recorded their trace
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data))
+    result = cli_runner.invoke(app, ["simulate", "--plan", str(old), "--trace", "azure_functions_2021", "--profile", str(PROFILE), "--json"])
+    assert result.exit_code == 0, result.output

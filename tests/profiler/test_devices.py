@@ -94,16 +94,32 @@ def test_resolve_devices_with_gpus() -> None:
         resolve_devices("tpu", nvml)
 
 
-@pytest.mark.parametrize("nvml", [FakeNvml([], init_error=pynvml.NVML_ERROR_LIBRARY_NOT_FOUND), FakeNvml([]), None])
+HAS_GPU = bool(discover_gpus())
+"""Whether the real pynvml finds a GPU here: tests of a GPU-less machine run only on one."""
+NO_GPU = pytest.mark.skipif(HAS_GPU, reason="this machine has an NVIDIA GPU")
+
+
+@pytest.mark.parametrize(
+    "nvml", [FakeNvml([], init_error=pynvml.NVML_ERROR_LIBRARY_NOT_FOUND), FakeNvml([]), pytest.param(None, marks=NO_GPU)]
+)
 def test_no_gpu_means_cuda_is_bad_input_and_all_is_the_cpu(nvml) -> None:
-    # nvml=None is the real pynvml on this GPU-less machine (nvmlInit raises LibraryNotFound).
+    # nvml=None is the real pynvml on a GPU-less machine (nvmlInit raises LibraryNotFound).
     with pytest.raises(NoGpuError, match="no NVIDIA GPU found"):
         resolve_devices("cuda", nvml)
     assert [d.kind for d in resolve_devices("all", nvml)] == ["cpu"]
 
 
+@NO_GPU
 def test_real_pynvml_finds_no_gpu_here() -> None:
     assert discover_gpus() == []
+
+
+@pytest.mark.skipif(not HAS_GPU, reason="no NVIDIA GPU here")
+def test_real_pynvml_describes_every_gpu_here() -> None:
+    gpus = discover_gpus()
+    assert [g.index for g in gpus] == list(range(len(gpus)))
+    assert all(g.kind == "cuda" and g.name and g.device_id.startswith(("GPU-", "MIG-")) and g.memory_mb > 0 for g in gpus)
+    assert [d.label for d in resolve_devices("cuda")] == [f"cuda:{i}" for i in range(len(gpus))]
 
 
 @pytest.mark.slow

@@ -87,7 +87,7 @@ def test_a_bad_body_template_names_the_file(tmp_path, text, message) -> None:
 
 @pytest.mark.parametrize(
     ("url", "protocol", "model", "option"),
-    [("localhost:8000", "v2", "m", "--url"), ("http://h", "grpc", "m", "--protocol"), ("http://h", "v2", "", "--model")],
+    [("localhost:8000", "v2", "m", "--url"), ("http://h", "grpc", "m", "--protocol"), ("http://h", "v2", "", "--server-model")],
 )
 def test_bad_protocol_options_name_the_option(url, protocol, model, option) -> None:
     with pytest.raises(ReplayInputError, match=option):
