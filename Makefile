@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # torch is pinned to the CPU build that pip can install without pulling CUDA wheels.
 TORCH  := torch==2.13.0
 
-.PHONY: demo test bench install browser clean gpu-check
+.PHONY: demo test test-readme bench install browser clean gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,10 @@ demo: install
 	$(BIN)/themis demo --out-dir out/demo
 
 test: install browser
-	$(BIN)/python -m pytest -q -m "not benchmark"
+	$(BIN)/python -m pytest -q -m "not benchmark and not readme"
+
+test-readme: install
+	$(BIN)/python -m pytest -q -m readme tests/cli/test_readme_runs.py
 
 bench: install
 	$(BIN)/python benchmarks/run.py

@@ -156,31 +156,9 @@ def standard_traces() -> dict[str, tuple[str, Trace]]:
 # ----------------------------------------------------------------------------- simple oracle
 
 
-@numba.njit(cache=True)
 def _replay_violations(arrivals: np.ndarray, replicas: int, batch: int, service_s: np.ndarray, slo_s: float) -> int:
-    """Violations of a fixed allocation (`replicas` equal replicas, all ready, empty queue):
-    the earliest free replica takes min(queue, batch) requests once it is free and a
-    request is there; service_s[k] is a batch of k."""
-    free = np.zeros(replicas)
-    n = arrivals.size
-    i = 0
-    bad = 0
-    while i < n:
-        r = 0
-        for j in range(1, replicas):
-            if free[j] < free[r]:
-                r = j
-        start = max(free[r], arrivals[i])
-        k = 0
-        while i + k < n and k < batch and arrivals[i + k] <= start:
-            k += 1
-        done = start + service_s[k]
-        for m in range(i, i + k):
-            if done - arrivals[m] > slo_s:
-                bad += 1
-        free[r] = done
-        i += k
-    return bad
+    """Violations of a fixed allocation (`replicas` equal replicas, all ready, empty queue)."""
+    return int(np.count_nonzero(_replay_latencies_s(arrivals, replicas, batch, service_s) > slo_s))
 
 
 @dataclass
@@ -228,9 +206,10 @@ class SimpleOracle:
 
 
 @numba.njit(cache=True)
-def _replay_p99_s(arrivals: np.ndarray, replicas: int, batch: int, service_s: np.ndarray, warm: int) -> float:
-    """p99 latency (s) of a fixed allocation on `arrivals`, after the first `warm` requests
-    (the same replay rule as `_replay_violations`)."""
+def _replay_latencies_s(arrivals: np.ndarray, replicas: int, batch: int, service_s: np.ndarray) -> np.ndarray:
+    """Latency (s) of each request on a fixed allocation (`replicas` equal replicas, all ready,
+    empty queue): the earliest free replica takes min(queue, batch) requests once it is free
+    and a request is there; service_s[k] is a batch of k."""
     free = np.zeros(replicas)
     n = arrivals.size
     latency = np.empty(n)
@@ -249,7 +228,12 @@ def _replay_p99_s(arrivals: np.ndarray, replicas: int, batch: int, service_s: np
             latency[m] = done - arrivals[m]
         free[r] = done
         i += k
-    return np.percentile(latency[warm:], 99.0)
+    return latency
+
+
+def _replay_p99_s(arrivals: np.ndarray, replicas: int, batch: int, service_s: np.ndarray, warm: int) -> float:
+    """p99 latency (s) of a fixed allocation on `arrivals`, after the first `warm` requests."""
+    return float(np.percentile(_replay_latencies_s(arrivals, replicas, batch, service_s)[warm:], 99.0))
 
 
 def calibration(schedule) -> dict[str, float]:

@@ -97,6 +97,7 @@ def test_the_readme_names_commands_and_a_preamble() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.readme
 def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     text = README.read_text(encoding="utf-8")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "COLUMNS": "120", "NO_COLOR": "1"}
