@@ -22,6 +22,7 @@ from themis.common.atomic import write_atomic, write_text_atomic
 from themis.common.errors import InputError
 from themis.planner.fleet.compare import FleetComparison
 from themis.planner.fleet.plan import FleetPlanResult
+from themis.reports.html_parts import html_section, html_table
 from themis.reports.interactive_plots import timeline_html
 from themis.reports.timeline import INTERACTIVE_POINTS, STATIC_POINTS, TimeAxis, bucket_s, time_axis
 
@@ -69,13 +70,13 @@ def render_fleet_report(path: str | Path, *, plan: FleetPlanResult | None = None
     figure = capacity_figure(bucketed(series, interval_s, INTERACTIVE_POINTS), axis, interval_s)
     hint = ('<p class="hint">Drag across a stretch to zoom both rows; double-click to zoom out. Each line is the largest '
             "value per bucket. Nodes: the planned pods packed onto the node type by first-fit decreasing.</p>")
-    sections.append(_section("Fleet capacity over time", banner + hint + timeline_html(figure, div_id="fleet")))
+    sections.append(html_section("Fleet capacity over time", banner + hint + timeline_html(figure, div_id="fleet")))
     if comparison is not None:
-        sections.append(_section("Policies", banner + _policy_table(comparison.to_dict())))
-        sections.append(_section("Services most at risk, per policy", banner + _worst_by_policy(comparison.to_dict())))
+        sections.append(html_section("Policies", banner + _policy_table(comparison.to_dict())))
+        sections.append(html_section("Services most at risk, per policy", banner + _worst_by_policy(comparison.to_dict())))
     if plan is not None:
-        sections.append(_section("Plan totals", banner + _plan_table(plan.to_dict())))
-        sections.append(_section("Services most at risk", banner + _worst_planned(plan.to_dict())))
+        sections.append(html_section("Plan totals", banner + _plan_table(plan.to_dict())))
+        sections.append(html_section("Services most at risk", banner + _worst_planned(plan.to_dict())))
     png = _png(bucketed(series, interval_s, STATIC_POINTS), axis, interval_s)
     write_atomic(path.with_name(f"{path.stem}_capacity.png"), lambda tmp: tmp.write_bytes(png))
     title = "themis fleet report" + (" (synthetic fleet)" if source.synthetic else "")
@@ -122,14 +123,6 @@ def _png(series: pd.DataFrame, axis: TimeAxis, interval_s: float) -> bytes:
     return static_plots.png(fig)
 
 
-def _section(heading: str, content: str) -> str:
-    return f"<section><h2>{html.escape(heading)}</h2>{content}</section>"
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _rate(value: float | None) -> str:
@@ -143,19 +136,19 @@ def _policy_table(data: dict[str, Any]) -> str:
         rows.append([name, _rate(row["violation_rate"]), _rate(spread["median"]), _rate(spread["p90"]), _rate(spread["p99"]),
                      f"{row['core_hours']:,.1f}", f"{row['node_hours']:,.1f}", row["peak_nodes"], f"{row['cost']:,.2f}",
                      f"{row['node_cost']:,.2f}"])
-    return _table(["policy", "violation rate", "median service", "p90 service", "p99 service", "core-hours", "node-hours",
+    return html_table(["policy", "violation rate", "median service", "p90 service", "p99 service", "core-hours", "node-hours",
                    "peak nodes", "cost", "node cost"], rows)
 
 
 def _worst_by_policy(data: dict[str, Any]) -> str:
     rows = [[name, str(w["service"]), _rate(w["violation_rate"]), f"{w['violations']:,}", f"{w['requests']:,}"]
             for name, row in data["policies"].items() for w in row["worst_services"]]
-    return _table(["policy", "service", "violation rate", "violations", "requests"], rows)
+    return html_table(["policy", "service", "violation rate", "violations", "requests"], rows)
 
 
 def _plan_table(data: dict[str, Any]) -> str:
     t = data["totals"]
-    return _table(["services", "core-hours", "cost", "node-hours", "node cost", "peak nodes", "peak pods", "services at risk"],
+    return html_table(["services", "core-hours", "cost", "node-hours", "node cost", "peak nodes", "peak pods", "services at risk"],
                   [[f"{t['services']:,}", f"{t['core_hours']:,.1f}", f"{t['cost']:,.2f}", f"{t['node_hours']:,.1f}",
                     f"{t['node_cost']:,.2f}", t["peak_nodes"], t["peak_pods"], t["services_at_risk"]]])
 
@@ -163,4 +156,4 @@ def _plan_table(data: dict[str, Any]) -> str:
 def _worst_planned(data: dict[str, Any]) -> str:
     rows = [[str(w["service"]), w["est_violation_intervals"], f"{w['core_hours']:,.1f}", w["peak_replicas"],
              "yes" if w["feasible"] else "no"] for w in data["worst_services"]]
-    return _table(["service", "intervals over the SLO estimate", "core-hours", "peak replicas", "SLO reachable"], rows)
+    return html_table(["service", "intervals over the SLO estimate", "core-hours", "peak replicas", "SLO reachable"], rows)

@@ -22,11 +22,12 @@ from typing import Any
 import pandas as pd
 
 from themis.common import SCHEMA_VERSION, __version__
-from themis.common.atomic import write_text_atomic, write_atomic
+from themis.common.atomic import write_atomic, write_text_atomic
 from themis.common.errors import InputError
 from themis.planner.model.serving import Schedule
 from themis.planner.traffic.trace import Trace
 from themis.profiler.table import MEASURED_STATUSES
+from themis.reports.html_parts import html_section, html_table
 
 
 @dataclass
@@ -79,7 +80,7 @@ def render_report(inputs: ReportInputs, html_path: str | Path) -> ReportResult:
             heading = f"Profile: {model}" + ("" if kind == "cpu" else f" on {device_label}")
             pngs[key] = static_plots.png(static_plots.profile_figure(str(model), curves))
             unmeasured = planned_cells(inputs.schedule, str(model), device_label) - _measured_cells(cells)
-            sections.append(_section(heading, _img(key, pngs[key]) + _profile_note(cells, unmeasured)))
+            sections.append(html_section(heading, _img(key, pngs[key]) + _profile_note(cells, unmeasured)))
     if inputs.trace is not None or inputs.schedule is not None or inputs.requests is not None:
         axis = time_axis(_trace_start(inputs), _duration_s(inputs))
         if inputs.trace is not None:
@@ -92,12 +93,12 @@ def render_report(inputs: ReportInputs, html_path: str | Path) -> ReportResult:
         notes = [_trace_note(inputs.trace) if inputs.trace is not None else "",
                  _totals_table(inputs.schedule) if inputs.schedule is not None else "",
                  _latency_note(inputs.requests, slo_ms) if inputs.requests is not None else ""]
-        sections.append(_section("Load, schedule and latency over time", _ZOOM_HINT + figure + "".join(notes)))
+        sections.append(html_section("Load, schedule and latency over time", _ZOOM_HINT + figure + "".join(notes)))
     if inputs.comparison is not None and inputs.comparison.get("kind") == "llm_comparison":
         sections.append(_llm_comparison_section(inputs.comparison, pngs))
     elif inputs.comparison is not None:
         pngs["comparison"] = static_plots.png(static_plots.comparison_figure(inputs.comparison))
-        sections.append(_section("Policy comparison", _img("comparison", pngs["comparison"]) + _comparison_table(inputs.comparison)))
+        sections.append(html_section("Policy comparison", _img("comparison", pngs["comparison"]) + _comparison_table(inputs.comparison)))
     if inputs.replay is not None:
         from themis.reports.replay_html import replay_sections
 
@@ -130,9 +131,6 @@ th:first-child, td:first-child {{ text-align: left; }}
 _ZOOM_HINT = ('<p class="hint">Drag across a burst to zoom every row to it; double-click to zoom out. '
               "Each line is aggregated per bucket (named in its legend); bands show the range inside a bucket.</p>")
 
-
-def _section(heading: str, content: str) -> str:
-    return f"<section><h2>{html.escape(heading)}</h2>{content}</section>"
 
 
 def _img(key: str, data: bytes) -> str:
@@ -168,11 +166,6 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text)
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
 
 def _measured_cells(cells: pd.DataFrame) -> set[tuple[int, int]]:
     return {(int(b), int(c)) for b, c in zip(cells["batch_size"], cells["cores"])}
@@ -200,7 +193,7 @@ def _trace_note(trace: Trace) -> str:
 
 def _totals_table(schedule: Schedule) -> str:
     totals = schedule.totals()
-    return _table(["core-hours", "cost", "scale actions", "steps"],
+    return html_table(["core-hours", "cost", "scale actions", "steps"],
                   [[f"{totals['core_seconds'] / 3600:.2f}", f"{totals['cost']:.2f}", totals["scale_actions"], len(schedule.steps)]])
 
 
@@ -219,7 +212,7 @@ def _comparison_table(comparison: dict[str, Any]) -> str:
         rows.append([name, f"{row['violation_rate']:.2%}", f"{row['violations']:,}", ms(row["p50_ms"]), ms(row["p95_ms"]),
                      ms(row["p99_ms"]), f"{row['core_seconds'] / 3600:.2f}", row["scale_actions"],
                      "n/a" if ratio is None else f"{ratio:.2f}x"])
-    return _table(["policy", "violation rate", "violations", "p50 ms", "p95 ms", "p99 ms", "core-hours", "scale actions",
+    return html_table(["policy", "violation rate", "violations", "p50 ms", "p95 ms", "p99 ms", "core-hours", "scale actions",
                    "violations / themis"], rows)
 
 
@@ -241,9 +234,9 @@ def _llm_comparison_section(comparison: dict[str, Any], pngs: dict[str, bytes]) 
                      ms(row["tpot_p99_ms"]),
                      f"{row['unit_seconds'] / 3600:.2f}", f"{row['cost']:.4f}", "n/a" if per_mtok is None else f"{per_mtok:.4f}",
                      row["scale_actions"]])
-    table = _table(["policy", "violation rate", "goodput rps", "TTFT p99 ms", "TPOT p99 ms", "unit-hours", "cost", "cost per Mtok",
+    table = html_table(["policy", "violation rate", "goodput rps", "TTFT p99 ms", "TPOT p99 ms", "unit-hours", "cost", "cost per Mtok",
                     "scale actions"], rows)
     note = (f"<p>{html.escape(slo_text(comparison['slo']))}; a violation is a request missing TTFT or TPOT; unit-hours are core-hours "
             "(CPU replicas) plus GPU-hours.</p>")
     body = _img("llm_timeline", pngs["llm_timeline"]) + _img("comparison", pngs["comparison"]) + note + table
-    return _section(f"LLM policy comparison: {comparison['trace']}", body)
+    return html_section(f"LLM policy comparison: {comparison['trace']}", body)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
+from themis.reports.html_parts import html_section, html_table
 from themis.reports.interactive_plots import CONFIG
 
 if TYPE_CHECKING:
@@ -37,24 +38,24 @@ def replay_sections(data: dict[str, Any], *, plotlyjs: bool = True) -> list[str]
     def _plot(figure: Figure, div_id: str) -> str:
         return figure.to_html(full_html=False, include_plotlyjs=next(plots), div_id=div_id, config=CONFIG)
 
-    sections = [_section(f"Replay of {data['settings']['trace']}", _summary(data))]
+    sections = [html_section(f"Replay of {data['settings']['trace']}", _summary(data))]
     comparison = data.get("comparison")
     if comparison is None:
         return sections
     slo_ms = data["settings"]["slo_ms"]
     runs = comparison["runs"]
-    sections.append(_section("Real against simulated (same arrivals, same plan)",
+    sections.append(html_section("Real against simulated (same arrivals, same plan)",
                              _plot(_runs_figure(runs), "replay_runs") + _runs_table(runs) + _RUNS_NOTE))
-    sections.append(_section("Over time", _plot(_timeline_figure(comparison, slo_ms), "replay_timeline")
+    sections.append(html_section("Over time", _plot(_timeline_figure(comparison, slo_ms), "replay_timeline")
                              + '<p class="hint">Drag to zoom; double-click to zoom out. Per second of the trace: the p99 and the '
                                "violations of the requests arriving in it; the cores are what each run's controller asked for "
                                "(steps and surges), the real ones when the server applied them.</p>"))
     cells = comparison["service_cells"]
     if cells:
-        sections.append(_section("Batch service time: replicas against the profile",
+        sections.append(html_section("Batch service time: replicas against the profile",
                                   _plot(_cells_figure(cells), "replay_cells") + _cells_table(cells)))
-    sections.append(_section("Delays: measured against the plan", _delays_table(comparison["delays"]) + _server_tables(data["server"])))
-    sections.append(_section("Violations per planned step", _steps_table(comparison["steps"])))
+    sections.append(html_section("Delays: measured against the plan", _delays_table(comparison["delays"]) + _server_tables(data["server"])))
+    sections.append(html_section("Violations per planned step", _steps_table(comparison["steps"])))
     return sections
 
 
@@ -63,14 +64,6 @@ _RUNS_NOTE = ('<p class="hint">"simulated" is what <code>themis simulate</code> 
               "batch service times the replicas measured, leaving only the serving model's own error.</p>")
 
 
-def _section(heading: str, content: str) -> str:
-    return f"<section><h2>{html.escape(heading)}</h2>{content}</section>"
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _ms(value: float | None) -> str:
@@ -89,7 +82,7 @@ def _summary(data: dict[str, Any]) -> str:
             f"speedup {settings['speedup']:g}." + (" Interrupted: the rows so far are kept." if data["interrupted"] else ""))
     if settings.get("serve"):
         text += f" Served: {', '.join(settings['serve'])} (plan policy {settings.get('plan_policy')})."
-    table = _table(
+    table = html_table(
         ["requests", "ok", "failed", "violation rate", "p50 ms", "p95 ms", "p99 ms", "max ms", "sender lag p99 ms"],
         [[f"{data['requests']:,}", f"{data['ok']:,}", f"{data['failed']:,}", f"{data['violation_rate']:.2%}", _ms(data["p50_ms"]),
           _ms(data["p95_ms"]), _ms(data["p99_ms"]), _ms(data["max_ms"]), _ms(data["sender_lag_p99_ms"])]],
@@ -100,7 +93,7 @@ def _summary(data: dict[str, Any]) -> str:
 def _runs_table(runs: list[dict[str, Any]]) -> str:
     rows = [[r["run"], f"{r['requests']:,}", f"{r['violations']:,}", f"{r['violation_rate']:.2%}", _ms(r["p50_ms"]), _ms(r["p95_ms"]),
              _ms(r["p99_ms"]), f"{r['core_seconds']:,.1f}", _s(r["cold_start_s"]), _s(r["resize_s"])] for r in runs]
-    return _table(["run", "requests", "violations", "violation rate", "p50 ms", "p95 ms", "p99 ms", "core-seconds", "cold start s",
+    return html_table(["run", "requests", "violations", "violation rate", "p50 ms", "p95 ms", "p99 ms", "core-seconds", "cold start s",
                    "resize s"], rows)
 
 
@@ -179,7 +172,7 @@ def _cells_table(cells: list[dict[str, Any]]) -> str:
     rows = [[c["model"], c["batch"], c["cores"], f"{c['batches']:,}", _ms(c["observed_p50_ms"]),
              _ms(c["profile_p50_ms"]) + ("" if c["profile_measured"] else " *"), _s(c["ratio_p50"]), _ms(c["observed_p99_ms"]),
              _ms(c["profile_p99_ms"]), _ms(c["round_trip_p50_ms"])] for c in cells]
-    table = _table(["model", "batch", "cores", "batches", "real p50 ms", "profile p50 ms", "real / profile", "real p99 ms",
+    table = html_table(["model", "batch", "cores", "batches", "real p50 ms", "profile p50 ms", "real / profile", "real p99 ms",
                     "profile p99 ms", "round trip p50 ms"], rows)
     note = ("<p class=\"hint\">* not measured in the profile: the latency model's prediction (a hollow marker above). Round trip: "
             "dispatch to answer as the server saw it (compute plus the pipe and the event loop).</p>") if any(
@@ -189,7 +182,7 @@ def _cells_table(cells: list[dict[str, Any]]) -> str:
 
 def _delays_table(delays: dict[str, Any]) -> str:
     apply_ms = delays.get("measured_resize_apply_ms")
-    return _table(["delay", "plan s", "measured s", "note"], [
+    return html_table(["delay", "plan s", "measured s", "note"], [
         ["cold start", _s(delays["plan_cold_start_s"]), _s(delays["measured_cold_start_s"]),
          "model load plus warm-up of every batch size (median of the replicas started during the run, else the opening ones)"],
         ["resize", _s(delays["plan_resize_s"]), _s(delays["measured_resize_s"]),
@@ -202,10 +195,10 @@ def _server_tables(server: dict[str, Any]) -> str:
     note = (f"<p>Replicas ran {held} on CPUs {', '.join(map(str, server['cpus']))}; {server['batches']:,} batches served "
             f"{server['served_requests']:,} requests; {server['core_seconds']:,.1f} core-seconds."
             + (" The replicas asked for more cores than those CPUs hold: they shared CPUs." if server["oversubscribed"] else "") + "</p>")
-    replicas = _table(["replica", "stage", "cores", "opening", "asked for s", "ready s", "cold start s", "load s", "warm-up s", "gone s"],
+    replicas = html_table(["replica", "stage", "cores", "opening", "asked for s", "ready s", "cold start s", "load s", "warm-up s", "gone s"],
                       [[r["id"], r["stage"], r["cores"], "yes" if r["opening"] else "", _s(r["requested_s"]), _s(r["ready_s"]),
                         _s(r["cold_start_s"]), _s(r["load_s"]), _s(r["warmup_s"]), _s(r["gone_s"])] for r in server["replicas"]])
-    resizes = _table(["replica", "from cores", "to cores", "asked for s", "in effect s", "delay s", "applying ms"],
+    resizes = html_table(["replica", "from cores", "to cores", "asked for s", "in effect s", "delay s", "applying ms"],
                      [[r["replica"], r["from_cores"], r["to_cores"], _s(r["requested_s"]), _s(r["applied_s"]), f"{r['delay_s']:.3f}",
                        f"{r['apply_ms']:.2f}"] for r in server["resizes"]]) if server["resizes"] else ""
     failures = "".join(f"<p>failure: {html.escape(f)}</p>" for f in server["failures"])
@@ -213,6 +206,6 @@ def _server_tables(server: dict[str, Any]) -> str:
 
 
 def _steps_table(steps: list[dict[str, Any]]) -> str:
-    return _table(["from s", "to s", "requests", "real", "simulated", "sim., measured delays", "sim., measured delays and service"],
+    return html_table(["from s", "to s", "requests", "real", "simulated", "sim., measured delays", "sim., measured delays and service"],
                   [[f"{s['t_start_s']:,.1f}", f"{s['t_end_s']:,.1f}", f"{s['requests']:,}", s["real_violations"],
                     s["simulated_violations"], s["simulated_measured_violations"], s["simulated_observed_violations"]] for s in steps])

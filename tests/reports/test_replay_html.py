@@ -77,7 +77,7 @@ def test_themis_report_renders_the_same_sections_from_the_saved_result(served, t
 def test_a_report_needs_an_html_name(cli_runner, tmp_path) -> None:
     trace = tmp_path / "one.csv"
     trace.write_text("t\n" + "\n".join(f"{t:.6f}" for t in llm_arrivals(1.0)) + "\n", encoding="utf-8")
-    result = cli_runner.invoke(app, ["replay", "--trace", str(trace), "--url", "http://127.0.0.1:9", "--protocol", "v2", "--model",
+    result = cli_runner.invoke(app, ["replay", "--trace", str(trace), "--url", "http://127.0.0.1:9", "--protocol", "v2", "--server-model",
                                      "small_cnn", "--out", str(tmp_path / "x.parquet"), "--report", str(tmp_path / "page.pdf")])
     assert result.exit_code == 2 and "--report" in result.stderr
 
