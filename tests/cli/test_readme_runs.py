@@ -78,7 +78,7 @@ def shortened(argv: list[str]) -> list[str]:
     """Short budgets for the commands that measure; everything else as written."""
     if argv[:2] == ["themis", "demo"] and "--quick" not in argv:
         return [*argv, "--quick"]
-    if argv[:2] != ["themis", "profile"] or argv[2] in ("show", "fit"):
+    if argv[:2] != ["themis", "profile"] or argv[2] in ("show", "fit", "published"):
         return argv
     out = list(argv)
     for flag, value in FAST_PROFILE.items():
