@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,12 @@ from themis.data import bundled_trace
 GOLDEN_PROFILES = Path(__file__).parent / "data" / "profiles"
 
 # Property tests are judged on what they find, never on speed: a shared 2-core CI machine
-# must not turn a slow example into a failure (speed lives in benchmarks/).
-settings.register_profile("themis", deadline=None)
-settings.load_profile("themis")
+# must not turn a slow example into a failure (speed lives in benchmarks/). CI draws the same
+# examples every run (`derandomize`), so a red build is a change, not a new draw;
+# `HYPOTHESIS_PROFILE=explore` draws fresh ones (and more of them) when hunting for defects.
+settings.register_profile("themis", deadline=None, derandomize=True)
+settings.register_profile("explore", deadline=None, max_examples=200)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "themis"))
 
 
 @pytest.fixture

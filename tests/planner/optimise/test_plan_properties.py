@@ -4,6 +4,7 @@ constant inside the minute) with the golden resnet18 profile."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support.plan_support import golden_model
@@ -77,6 +78,17 @@ def test_oracle_holds_in_simulation_and_is_the_cheapest_plan_that_does(rates_rps
     for policy, result in results.items():
         if max(interval_violation_rates(result.schedule, trace), default=0.0) <= 0.01:
             assert oracle.core_seconds() <= result.schedule.core_seconds() + 1e-9, policy
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 10, open: on [18, 18, 43] rps with a 30 s cold start the oracle's plan (4 cores in the first minute: "
+    "its own allocation plus the replicas booted ahead for the later ones, then 3) costs 600 core-s where static's "
+    "constant 3 cores (540) also holds: the oracle never tries the later minutes' allocation from the start"))
+def test_oracle_is_no_dearer_than_a_constant_plan_that_holds() -> None:
+    trace = trace_of([18, 18, 43])
+    oracle, static = (plan(trace, STAGES, config(30.0), p).schedule for p in ("oracle", "static"))
+    assert max(interval_violation_rates(static, trace)) <= 0.01  # static holds, so it bounds the floor
+    assert oracle.core_seconds() <= static.core_seconds()
 
 
 @given(rates_rps=rates, factor=st.floats(1.0, 3.0))
