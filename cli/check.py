@@ -11,10 +11,11 @@ import typer
 from themis.cli import llm_service as llm
 from themis.cli import options as opt
 from themis.cli import output
-from themis.cli.options import parse_fraction, parse_prices, require_writable
+from themis.cli.options import parse_fraction, parse_prices
 from themis.cli.progress import heartbeat
 from themis.cli.service import load_service, load_traffic, require_usable_profiles, resolve_profiles
 from themis.cli.settings import load_settings
+from themis.common.atomic import require_writable
 from themis.common.errors import InputError
 
 if TYPE_CHECKING:

@@ -19,6 +19,7 @@ from themis.cli import output
 from themis.cli.options import parse_duration_ms
 from themis.cli.service import fingerprint
 from themis.cli.settings import Settings
+from themis.common.atomic import require_writable_folder
 from themis.common.errors import InputError
 
 if TYPE_CHECKING:
@@ -90,18 +91,11 @@ def demo(
 def prepare_out_dir(out_dir: Path, *, overwrite: bool) -> None:
     """Create --out-dir (refusing one that cannot be written) and refuse an earlier demo's
     output in it unless `overwrite`: a demo is minutes of measuring."""
-    import tempfile
-
     earlier = [name for name in DEMO_FILES if (out_dir / name).exists()]
     if earlier and not overwrite:
         raise InputError(f"{out_dir} holds an earlier demo's output ({', '.join(earlier)}); pass --overwrite to replace it "
                          "or give another --out-dir", option="--out-dir")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".demo.", suffix=".probe"):
-            pass
-    except OSError as exc:
-        raise InputError(f"cannot write to {out_dir} ({exc.strerror})", option="--out-dir") from None
+    require_writable_folder(out_dir, "--out-dir")
 
 
 def _run_demo(out_dir: Path, spec: ModelSpec, trace: Trace, title: str, slo_ms: float | None, replicas: int, node_cores: int | None,

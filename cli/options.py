@@ -7,8 +7,6 @@ Each parser raises `InputError` naming the option, so a typo costs one line and 
 from __future__ import annotations
 
 import re
-import tempfile
-from pathlib import Path
 
 import typer
 
@@ -155,22 +153,6 @@ PROFILES_OPTION = typer.Option(
 ALLOW_UNSTABLE_OPTION = typer.Option(
     False, "--allow-unstable", help="Use profile cells measured unstable or contended as measured (refused otherwise)."
 )
-
-
-def require_writable(path: Path | None, option: str) -> None:
-    """Refuse, before any work, an output file whose folder is missing or cannot be written."""
-    if path is None:
-        return
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise InputError(f"{path} is a folder; give a file name", option=option)
-    if not folder.is_dir():
-        raise InputError(f"cannot write {path}: directory {folder} does not exist", option=option)
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".probe"):
-            pass
-    except OSError as exc:
-        raise InputError(f"cannot write {path} ({exc.strerror})", option=option) from None
 
 
 def setting(value: object, key: str, settings: Settings | None = None) -> str | None:

@@ -10,9 +10,9 @@ import typer
 from themis.cli import llm_service as llm
 from themis.cli import options as opt
 from themis.cli import output
-from themis.cli.options import require_writable
 from themis.cli.service import fingerprint, load_service, load_traffic
 from themis.cli.settings import load_settings
+from themis.common.atomic import require_writable
 from themis.common.errors import InputError
 from themis.planner.choices import PLANNED_POLICIES as POLICIES
 

@@ -10,8 +10,8 @@ import typer
 
 from themis.cli import options as opt
 from themis.cli import output
-from themis.cli.options import require_writable
 from themis.cli.service import load_traffic
+from themis.common.atomic import require_writable
 from themis.common.errors import InputError
 from themis.common.files import read_json_object
 

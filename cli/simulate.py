@@ -8,9 +8,10 @@ import typer
 
 from themis.cli import options as opt
 from themis.cli import output
-from themis.cli.options import parse_duration_ms, parse_duration_s, require_writable
+from themis.cli.options import parse_duration_ms, parse_duration_s
 from themis.cli.service import load_traffic, require_same_trace, require_usable_profiles, resolve_profiles
 from themis.cli.settings import load_settings
+from themis.common.atomic import require_writable
 
 
 def simulate(

@@ -53,3 +53,36 @@ def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def require_writable(path: Path | None, option: str) -> None:
+    """Refuse, before any work, an output file whose folder is missing or cannot be written
+    (a command that measures or simulates for minutes must not fail at its last step)."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a file name", option=option)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"cannot write {path}: directory does not exist ({folder})", option=option)
+    _probe(folder, f".{path.name}.", f"cannot write {path}", option)
+
+
+def require_writable_folder(folder: Path, option: str) -> None:
+    """Create `folder` if needed and refuse one that cannot be written into."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot write to {folder} ({exc.strerror})", option=option) from None
+    _probe(folder, ".probe.", f"cannot write to {folder}", option)
+
+
+def _probe(folder: Path, prefix: str, what: str, option: str) -> None:
+    """Create and remove a scratch file in `folder`: permissions, read-only mounts and full
+    disks all show here, where testing the mode bits would miss the last two."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=prefix, suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise InputError(f"{what} ({exc.strerror})", option=option) from None

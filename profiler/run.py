@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from themis.common.atomic import require_writable
 from themis.profiler.cgroups import CpuController, CpuGroup, find_cpu_controller
 from themis.profiler.column import CellRun, WorkerPlan, pool
 from themis.profiler.contention import CONTENTION_THRESHOLD
@@ -186,7 +187,7 @@ def run_profile(request: ProfileRequest, progress: Progress | None = None) -> Pr
     progress = progress or Progress()
     store = _open_store(request)
     controller = find_cpu_controller() if request.cpu_limit == "quota" and any(d.kind == "cpu" for d in request.devices) else None
-    _check_writable(request.out)  # fails early, before any measuring; the file itself appears with the first measured cell
+    require_writable(request.out, "--out")  # fails early, before any measuring; the file itself appears with the first measured cell
     spec = request.model
     cells = build_grid(request.devices, request.core_counts, request.batch_sizes)
     todo = missing_cells(cells, finished_keys(store.frame()), spec.name, request.dtype, spec.input_shape_text)
@@ -393,18 +394,6 @@ def _open_store(request: ProfileRequest) -> _Store:
         store.rows[tuple(row[name] for name in CELL_KEY)] = row
     store.resumed = True
     return store
-
-
-def _check_writable(out: Path) -> None:
-    """Refuse a destination that cannot be written (no folder, no permission), before measuring anything."""
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise BadOptionError(f"cannot write {out}: directory does not exist", option="--out")
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{out.name}.", suffix=".probe"):
-            pass
-    except OSError as exc:
-        raise BadOptionError(f"cannot write {out} ({exc.strerror})", option="--out") from None
 
 
 def _skipped_row(request: ProfileRequest, cell: Cell, oom_batch_size: int) -> dict[str, Any]:
